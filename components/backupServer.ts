@@ -1,0 +1,42 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import { BtrfsVolume, VolumeLayout } from "./btrfsVolume";
+import { hostFile, renderScript } from "./remoteScript";
+import { scriptResult } from "./hostConnection";
+
+export interface BackupServerArgs {
+    /** SSH connection Pulumi uses to provision the backup server. */
+    readonly connection: pulumi.Input<command.types.input.remote.ConnectionArgs>;
+    /** The Btrfs volume's drives, label, mount point and profiles. */
+    readonly volume: pulumi.Input<VolumeLayout>;
+}
+
+export function prepareServerScript(): string {
+    return renderScript({ files: { RUNNER: hostFile("backup-server/pullsnap") }, script: hostFile("backup-server/prepare-server.sh") });
+}
+
+export function removeServerScript(): string {
+    return renderScript({ script: hostFile("backup-server/remove-server.sh") });
+}
+
+/**
+ * The host that pulls and keeps the snapshots: packages, the runner, root's
+ * backup key (generated there, never leaving it) and the Btrfs volume.
+ */
+export class BackupServer extends pulumi.ComponentResource {
+    /** The backup key's public half, authorized on every source host. */
+    public readonly publicKey: pulumi.Output<string>;
+    public readonly volume: BtrfsVolume;
+
+    constructor(name: string, args: BackupServerArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("pullsnap:index:BackupServer", name, {}, opts);
+        const prepare = new command.remote.Command(
+            `${name}-runner`,
+            { connection: args.connection, create: prepareServerScript(), delete: removeServerScript() },
+            { parent: this },
+        );
+        this.publicKey = pulumi.unsecret(scriptResult<{ publicKey: string }>(prepare.stdout).publicKey);
+        this.volume = new BtrfsVolume(`${name}-volume`, { connection: args.connection, layout: args.volume }, { parent: this, dependsOn: prepare });
+        this.registerOutputs({ publicKey: this.publicKey });
+    }
+}

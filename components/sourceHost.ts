@@ -1,0 +1,70 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import { hostFile, renderScript } from "./remoteScript";
+import { scriptResult } from "./hostConnection";
+
+export interface SourceSettings {
+    /** The backup server's public key, the only key rsyncr accepts. */
+    readonly backupPublicKey: string;
+    /** authorized_keys from= patterns, or "" for any address. */
+    readonly from: string;
+    /** The host's SSH key the operator pinned, or "" to skip the check. */
+    readonly pinnedHostKey: string;
+}
+
+export interface SourceHostArgs {
+    /** SSH connection Pulumi uses to provision the source host. */
+    readonly connection: pulumi.Input<command.types.input.remote.ConnectionArgs>;
+    /** The backup server's public key, fed into rsyncr's authorized_keys. */
+    readonly backupPublicKey: pulumi.Input<string>;
+    /** Restricts where the backup key is accepted from (authorized_keys from=). */
+    readonly from?: pulumi.Input<string>;
+    /** The source's SSH host key, when the operator pinned it. */
+    readonly pinnedHostKey?: pulumi.Input<string>;
+}
+
+/** The script that sets up rsyncr, its capability copy of rsync and its key. */
+export function setupSourceScript(settings: SourceSettings): string {
+    return renderScript({
+        vars: { BACKUP_PUBLIC_KEY: settings.backupPublicKey, FROM: settings.from, PINNED_HOST_KEY: settings.pinnedHostKey },
+        files: {
+            GATE: hostFile("source/rsync-gate"),
+            REFRESH: hostFile("source/refresh-rsync-copy"),
+            APT_HOOK: hostFile("source/apt-hook.conf"),
+            PACMAN_HOOK: hostFile("source/pacman-hook.hook"),
+        },
+        script: hostFile("source/setup-source.sh"),
+    });
+}
+
+export function removeSourceScript(): string {
+    return renderScript({ script: hostFile("source/remove-source.sh") });
+}
+
+/**
+ * A host pullsnap backs up (the seed's "main server"): the unprivileged rsyncr
+ * user with a private copy of rsync carrying cap_dac_read_search, so it reads
+ * everything and writes nothing, reachable only through a forced command.
+ * `pulumi destroy` removes the user, its copy, its key and the package hooks.
+ */
+export class SourceHost extends pulumi.ComponentResource {
+    /** The host's ed25519 SSH key, pinned in the backup server's known_hosts. */
+    public readonly hostKey: pulumi.Output<string>;
+
+    constructor(name: string, args: SourceHostArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("pullsnap:index:SourceHost", name, {}, opts);
+        const setup = new command.remote.Command(
+            `${name}-rsyncr`,
+            {
+                connection: args.connection,
+                create: pulumi
+                    .all([args.backupPublicKey, args.from ?? "", args.pinnedHostKey ?? ""])
+                    .apply(([backupPublicKey, from, pinnedHostKey]) => setupSourceScript({ backupPublicKey, from, pinnedHostKey })),
+                delete: removeSourceScript(),
+            },
+            { parent: this },
+        );
+        this.hostKey = pulumi.unsecret(scriptResult<{ hostKey: string }>(setup.stdout).hostKey);
+        this.registerOutputs({ hostKey: this.hostKey });
+    }
+}

@@ -1,0 +1,155 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, parseConfig } from "../../components/config";
+
+const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
+
+function validConfig() {
+    return {
+        backupServer: {
+            connection: { host: "backup.example.org", privateKey: KEY },
+            drives: ["/dev/sda", "/dev/sdb"],
+        },
+        jobs: [
+            {
+                name: "main",
+                connection: { host: "main.example.org", privateKey: KEY },
+                pullAddress: { host: "192.0.2.10" },
+            },
+        ],
+    };
+}
+
+type Cfg = ReturnType<typeof validConfig> & Record<string, unknown>;
+
+function problemsOf(mutate: (cfg: Cfg) => void): string[] {
+    const cfg = validConfig() as Cfg;
+    mutate(cfg);
+    try {
+        parseConfig(cfg);
+    } catch (e) {
+        expect(e).toBeInstanceOf(ConfigError);
+        return (e as ConfigError).problems;
+    }
+    return [];
+}
+
+describe("parseConfig", () => {
+    it("fills the seed's defaults", () => {
+        const cfg = parseConfig(validConfig());
+        expect(cfg.backupServer.volume).toEqual({ label: "backup", mountPoint: "/plus/backup", dataProfile: "single", metadataProfile: "raid1" });
+        expect(cfg.backupServer.connection).toMatchObject({ port: 22, user: "root" });
+        expect(cfg.jobs[0]).toMatchObject({
+            paths: ["/"],
+            excludes: [],
+            schedule: "daily",
+            retention: { minimum: "2d", preserve: "24h 7d 4w 12m *y" },
+            maxAge: "36h",
+            pullAddress: { host: "192.0.2.10", port: 22 },
+        });
+    });
+
+    it("uses metadata dup on a single drive", () => {
+        const cfg = validConfig();
+        cfg.backupServer.drives = ["/dev/vdb"];
+        expect(parseConfig(cfg).backupServer.volume.metadataProfile).toBe("dup");
+    });
+
+    it.each<[string, (c: Cfg) => void]>([
+        ["a calendar expression", (c) => Object.assign(c.jobs[0], { schedule: "*-*-* 03:00:00" })],
+        ["a weekday calendar", (c) => Object.assign(c.jobs[0], { schedule: "Mon..Fri *-*-* 22:30" })],
+        ["an IPv6 pull address", (c) => Object.assign(c.jobs[0], { pullAddress: { host: "2001:db8::10", port: 2222 } })],
+        ["a from= list", (c) => Object.assign(c.jobs[0], { from: "192.0.2.0/24,!192.0.2.99" })],
+        ["a pinned host key", (c) => Object.assign(c.backupServer.connection, { hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBxx" })],
+        ["a wipe list within drives", (c) => Object.assign(c.backupServer, { wipeDrives: ["/dev/sdb"] })],
+        ["forever yearly retention", (c) => Object.assign(c.jobs[0], { retention: { minimum: "1d", preserve: "48h 14d *y" } })],
+    ])("accepts %s", (_name, mutate) => {
+        expect(problemsOf(mutate)).toEqual([]);
+    });
+
+    it.each<[string, (c: Cfg) => void, string]>([
+        ["a drive without /dev/", (c) => (c.backupServer.drives = ["sda"]), 'pullsnap:backupServer.drives[0]: got "sda"; must be a block device path under /dev/, e.g. /dev/sdb'],
+        [
+            "retention forever",
+            (c) => Object.assign(c.jobs[0], { retention: "forever" }),
+            'pullsnap:jobs[0].retention: got "forever"; Invalid input: expected object, received string',
+        ],
+        [
+            "a preserve schedule out of order",
+            (c) => Object.assign(c.jobs[0], { retention: { preserve: "7d 24h" } }),
+            'pullsnap:jobs[0].retention.preserve: got "7d 24h"; must list counts per unit in order h d w m y, "*" for forever, e.g. "24h 7d 4w 12m *y"',
+        ],
+        [
+            "schedule sometimes",
+            (c) => Object.assign(c.jobs[0], { schedule: "sometimes" }),
+            'pullsnap:jobs[0].schedule: got "sometimes"; must be a systemd OnCalendar expression: minutely, hourly, daily, weekly, monthly, quarterly, semiannually, yearly, annually or e.g. "*-*-* 03:00:00"',
+        ],
+        [
+            "an unknown key",
+            (c) => Object.assign(c.backupServer, { drivez: ["/dev/sdc"] }),
+            'pullsnap:backupServer: unknown key "drivez"; allowed: connection, drives, wipeDrives, volume',
+        ],
+        [
+            "two jobs with one name",
+            (c) => c.jobs.push({ ...c.jobs[0] }),
+            'pullsnap:jobs[1].name: got "main"; must be unique; another job already has this name',
+        ],
+        ["a port out of range", (c) => Object.assign(c.jobs[0].pullAddress, { port: 70000 }), "pullsnap:jobs[0].pullAddress.port: got 70000; Too big: expected number to be <=65535"],
+        [
+            "a job name with a space",
+            (c) => Object.assign(c.jobs[0], { name: "my job" }),
+            'pullsnap:jobs[0].name: got "my job"; must be lowercase letters, digits and -, starting with a letter, at most 32 characters',
+        ],
+        ["a relative path", (c) => Object.assign(c.jobs[0], { paths: ["srv"] }), 'pullsnap:jobs[0].paths[0]: got "srv"; must be an absolute path starting with /'],
+        [
+            "a wipe drive outside drives",
+            (c) => Object.assign(c.backupServer, { wipeDrives: ["/dev/sdc"] }),
+            'pullsnap:backupServer.wipeDrives[0]: got "/dev/sdc"; must also be listed in drives (/dev/sda, /dev/sdb)',
+        ],
+        [
+            "raid1 metadata on one drive",
+            (c) => Object.assign(c.backupServer, { drives: ["/dev/sda"], volume: { metadataProfile: "raid1" } }),
+            'pullsnap:backupServer.volume.metadataProfile: got "raid1"; needs at least 2 drives, but 1 are configured',
+        ],
+        [
+            "a key that is not a private key",
+            (c) => Object.assign(c.jobs[0].connection, { privateKey: "hunter2" }),
+            "pullsnap:jobs[0].connection.privateKey: got [secret]; must be an OpenSSH private key (PEM text)",
+        ],
+        [
+            "a from= with a quote",
+            (c) => Object.assign(c.jobs[0], { from: '10.0.0.1",command="sh' }),
+            'pullsnap:jobs[0].from: got "10.0.0.1\\",command=\\"sh"; must be comma-separated host or address patterns, e.g. "192.0.2.10,10.0.0.0/8"',
+        ],
+        [
+            "a host with shell characters",
+            (c) => Object.assign(c.jobs[0].pullAddress, { host: "a;rm -rf /" }),
+            'pullsnap:jobs[0].pullAddress.host: got "a;rm -rf /"; must be a hostname or an IP address',
+        ],
+        ["a missing jobs list", (c) => delete (c as Partial<Cfg>).jobs, "pullsnap:jobs: got missing; Invalid input: expected array, received undefined"],
+    ])("rejects %s", (_name, mutate, message) => {
+        expect(problemsOf(mutate)).toEqual([message]);
+    });
+
+    it("reports every problem at once", () => {
+        const problems = problemsOf((c) => {
+            c.backupServer.drives = ["sda"];
+            Object.assign(c.jobs[0], { schedule: "sometimes", retention: "forever" });
+            c.jobs.push({ ...c.jobs[0] });
+            Object.assign(c, { extra: true });
+        });
+        expect(problems.map((p) => p.slice(0, p.indexOf(": ")))).toEqual([
+            "pullsnap:backupServer.drives[0]",
+            "pullsnap:jobs[0].schedule",
+            "pullsnap:jobs[0].retention",
+            "pullsnap:jobs[1].schedule",
+            "pullsnap:jobs[1].retention",
+            "pullsnap",
+            "pullsnap:jobs[1].name",
+        ]);
+    });
+
+    it("never prints a private key in an error", () => {
+        const problems = problemsOf((c) => Object.assign(c.jobs[0].connection, { privateKey: "-----BEGIN nope", port: "x" }));
+        expect(problems.join("\n")).not.toContain("BEGIN");
+    });
+});
