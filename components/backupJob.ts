@@ -54,7 +54,7 @@ export function renderUnit(template: string, values: Record<string, string>): st
 }
 
 export function installJobScript(job: Job, mountPoint: string, sourceHostKey: string): string {
-    const values = { JOB: job.name, ON_CALENDAR: job.schedule, MOUNT: mountPoint, RUNNER: RUNNER_PATH, CONFIG_DIR };
+    const values = { JOB: job.name, ON_CALENDAR: job.schedule, MOUNT: mountPoint, RUNNER: RUNNER_PATH, CONFIG_DIR, METRICS_DIR: "" };
     return renderScript({
         vars: { JOB: job.name, SCHEDULE: job.schedule, MOUNT_POINT: mountPoint },
         files: {

@@ -36,7 +36,11 @@ export class BackupServer extends pulumi.ComponentResource {
             { parent: this },
         );
         this.publicKey = pulumi.unsecret(scriptResult<{ publicKey: string }>(prepare.stdout).publicKey);
-        this.volume = new BtrfsVolume(`${name}-volume`, { connection: args.connection, layout: args.volume }, { parent: this, dependsOn: prepare });
+        this.volume = new BtrfsVolume(
+            `${name}-volume`,
+            { connection: args.connection, layout: args.volume },
+            { parent: this, dependsOn: prepare },
+        );
         this.registerOutputs({ publicKey: this.publicKey });
     }
 }

@@ -20,14 +20,10 @@ const absolutePath = z
     .regex(/^\/[^\0\n]*$/, "must be an absolute path starting with /")
     .refine((p) => !p.split("/").includes(".."), "must not contain ..");
 
-const devicePath = z
-    .string()
-    .regex(/^\/dev\/[A-Za-z0-9._/-]+$/, "must be a block device path under /dev/, e.g. /dev/sdb");
+const devicePath = z.string().regex(/^\/dev\/[A-Za-z0-9._/-]+$/, "must be a block device path under /dev/, e.g. /dev/sdb");
 
 // Hostnames, IPv4 and IPv6 literals; nothing a shell or ssh_config could misread.
-const hostAddress = z
-    .string()
-    .regex(/^[A-Za-z0-9]([A-Za-z0-9.:-]*[A-Za-z0-9])?$/, "must be a hostname or an IP address");
+const hostAddress = z.string().regex(/^[A-Za-z0-9]([A-Za-z0-9.:-]*[A-Za-z0-9])?$/, "must be a hostname or an IP address");
 
 const port = z.number().int().min(1).max(65535);
 
@@ -42,7 +38,10 @@ const sshPublicKey = z
 export const Connection = strict({
     host: hostAddress,
     port: port.default(22),
-    user: z.string().regex(/^[a-z_][a-z0-9_-]*$/, "must be a POSIX user name").default("root"),
+    user: z
+        .string()
+        .regex(/^[a-z_][a-z0-9_-]*$/, "must be a POSIX user name")
+        .default("root"),
     /** Set with `pulumi config set --secret --path`; never stored in plain text. */
     privateKey: z.string().includes("PRIVATE KEY", { message: "must be an OpenSSH private key (PEM text)" }),
     /** Pins the host's SSH key; without it the first key seen is trusted. */
@@ -53,17 +52,7 @@ export type Connection = z.infer<typeof Connection>;
 // systemd OnCalendar: the shorthands, or an expression made of calendar
 // characters. systemd-analyze on the backup host has the final word; this
 // catches typos before any host is touched.
-const calendarShorthands = [
-    "minutely",
-    "hourly",
-    "daily",
-    "weekly",
-    "monthly",
-    "quarterly",
-    "semiannually",
-    "yearly",
-    "annually",
-];
+const calendarShorthands = ["minutely", "hourly", "daily", "weekly", "monthly", "quarterly", "semiannually", "yearly", "annually"];
 const calendarExpression = /^((Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*[,.]*)*\s*[0-9*][0-9*:/,.~ -]*( UTC)?$/;
 const onCalendar = z
     .string()
@@ -72,9 +61,7 @@ const onCalendar = z
         `must be a systemd OnCalendar expression: ${calendarShorthands.join(", ")} or e.g. "*-*-* 03:00:00"`,
     );
 
-const duration = z
-    .string()
-    .regex(/^[1-9][0-9]*[hdwmy]$/, 'must be a number followed by h, d, w, m or y, e.g. "36h" or "2d"');
+const duration = z.string().regex(/^[1-9][0-9]*[hdwmy]$/, 'must be a number followed by h, d, w, m or y, e.g. "36h" or "2d"');
 
 // btrbk's snapshot_preserve: a count per calendar unit, "*" for forever,
 // units in ascending order, each at most once.
@@ -97,14 +84,19 @@ export const Retention = strict({
 // addresses (CIDR allowed), optionally negated with "!".
 const fromPatterns = z
     .string()
-    .regex(/^!?[A-Za-z0-9.:*?/-]+(,!?[A-Za-z0-9.:*?/-]+)*$/, 'must be comma-separated host or address patterns, e.g. "192.0.2.10,10.0.0.0/8"');
+    .regex(
+        /^!?[A-Za-z0-9.:*?/-]+(,!?[A-Za-z0-9.:*?/-]+)*$/,
+        'must be comma-separated host or address patterns, e.g. "192.0.2.10,10.0.0.0/8"',
+    );
 
 const rsyncExclude = z.string().regex(/^[^\n\0]+$/, "must be one rsync exclude pattern on one line");
 
 /** One source host pulled into the volume, with its own timer. */
 export const Job = strict({
     /** Names the job's folder, its config file and its backup_<name> units. */
-    name: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, "must be lowercase letters, digits and -, starting with a letter, at most 32 characters"),
+    name: z
+        .string()
+        .regex(/^[a-z][a-z0-9-]{0,31}$/, "must be lowercase letters, digits and -, starting with a letter, at most 32 characters"),
     /** How Pulumi reaches the source host to set up rsyncr. */
     connection: Connection,
     /** How the backup server reaches the source host; differs from the operator's route. */
@@ -127,7 +119,10 @@ const btrfsProfile = z.enum(["single", "dup", "raid0", "raid1", "raid1c3", "raid
 const minDrives: Record<string, number> = { single: 1, dup: 1, raid0: 2, raid1: 2, raid1c3: 3, raid1c4: 4, raid10: 4 };
 
 export const Volume = strict({
-    label: z.string().regex(/^[A-Za-z0-9_-]{1,255}$/, "must be letters, digits, _ and -").default("backup"),
+    label: z
+        .string()
+        .regex(/^[A-Za-z0-9_-]{1,255}$/, "must be letters, digits, _ and -")
+        .default("backup"),
     mountPoint: absolutePath.refine((p) => p !== "/", "must not be /").default("/plus/backup"),
     dataProfile: btrfsProfile.default("single"),
     /** Defaults to raid1, or dup with a single drive. */
@@ -202,7 +197,9 @@ export interface ResolvedConfig extends StackConfig {
 
 export class ConfigError extends Error {
     constructor(readonly problems: string[]) {
-        super(`invalid pullsnap configuration (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n  - ${problems.join("\n  - ")}`);
+        super(
+            `invalid pullsnap configuration (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n  - ${problems.join("\n  - ")}`,
+        );
         this.name = "ConfigError";
     }
 }
@@ -218,7 +215,10 @@ export function configKeyPath(namespace: string, path: PropertyKey[]): string {
 }
 
 function valueAt(input: unknown, path: PropertyKey[]): unknown {
-    return path.reduce<unknown>((v, k) => (v !== null && typeof v === "object" ? (v as Record<PropertyKey, unknown>)[k] : undefined), input);
+    return path.reduce<unknown>(
+        (v, k) => (v !== null && typeof v === "object" ? (v as Record<PropertyKey, unknown>)[k] : undefined),
+        input,
+    );
 }
 
 function describe(value: unknown, path: PropertyKey[]): string {
@@ -240,7 +240,9 @@ export function parseConfig(input: unknown, namespace = "pullsnap"): ResolvedCon
         throw new ConfigError(
             problems.map(({ path, message }) => {
                 const where = configKeyPath(namespace, path);
-                return message.startsWith("unknown key") ? `${where}: ${message}` : `${where}: got ${describe(valueAt(input, path), path)}; ${message}`;
+                return message.startsWith("unknown key")
+                    ? `${where}: ${message}`
+                    : `${where}: got ${describe(valueAt(input, path), path)}; ${message}`;
             }),
         );
     }

@@ -44,7 +44,7 @@ function assignment(name: string, value: string | number | readonly string[]): s
 
 /** Renders the command one SSH session runs. Deterministic, so a change in any input is a diff. */
 export function renderScript(bundle: ScriptBundle): string {
-    const lines = ["set -euo pipefail", "umask 077", 'PULLSNAP_PAYLOAD=$(mktemp -d)', "trap 'rm -rf \"$PULLSNAP_PAYLOAD\"' EXIT"];
+    const lines = ["set -euo pipefail", "umask 077", "PULLSNAP_PAYLOAD=$(mktemp -d)", "trap 'rm -rf \"$PULLSNAP_PAYLOAD\"' EXIT"];
     for (const [name, value] of Object.entries(bundle.vars ?? {})) {
         lines.push(assignment(name, value));
     }

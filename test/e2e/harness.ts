@@ -95,21 +95,33 @@ export class Stack {
 
     pulumi(...args: string[]): Result {
         return finish(
-            spawnSync("pulumi", [...args, "--stack", this.name, "--config-file", this.configFile, "--non-interactive", "--color", "never"], {
-                cwd: REPO_DIR,
-                encoding: "utf8",
-                env: this.env,
-                maxBuffer: 64 << 20,
-            }),
+            spawnSync(
+                "pulumi",
+                [...args, "--stack", this.name, "--config-file", this.configFile, "--non-interactive", "--color", "never"],
+                {
+                    cwd: REPO_DIR,
+                    encoding: "utf8",
+                    env: this.env,
+                    maxBuffer: 64 << 20,
+                },
+            ),
             `pulumi ${args.join(" ")}`,
         );
     }
 
     init(): void {
-        const r = spawnSync("pulumi", ["stack", "init", this.name, "--non-interactive"], { cwd: REPO_DIR, encoding: "utf8", env: this.env });
+        const r = spawnSync("pulumi", ["stack", "init", this.name, "--non-interactive"], {
+            cwd: REPO_DIR,
+            encoding: "utf8",
+            env: this.env,
+        });
         if (r.status !== 0) {
             throw new Error(`stack init: ${r.stderr}`);
         }
+        // stack init writes the passphrase salt beside Pulumi.yaml; keep the repository clean.
+        const written = path.join(REPO_DIR, `Pulumi.${this.name}.yaml`);
+        fs.copyFileSync(written, this.configFile);
+        fs.rmSync(written);
     }
 
     /** Every file of the state backend, concatenated: for secret scans. */

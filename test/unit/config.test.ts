@@ -36,7 +36,12 @@ function problemsOf(mutate: (cfg: Cfg) => void): string[] {
 describe("parseConfig", () => {
     it("fills the seed's defaults", () => {
         const cfg = parseConfig(validConfig());
-        expect(cfg.backupServer.volume).toEqual({ label: "backup", mountPoint: "/plus/backup", dataProfile: "single", metadataProfile: "raid1" });
+        expect(cfg.backupServer.volume).toEqual({
+            label: "backup",
+            mountPoint: "/plus/backup",
+            dataProfile: "single",
+            metadataProfile: "raid1",
+        });
         expect(cfg.backupServer.connection).toMatchObject({ port: 22, user: "root" });
         expect(cfg.jobs[0]).toMatchObject({
             paths: ["/"],
@@ -67,7 +72,11 @@ describe("parseConfig", () => {
     });
 
     it.each<[string, (c: Cfg) => void, string]>([
-        ["a drive without /dev/", (c) => (c.backupServer.drives = ["sda"]), 'pullsnap:backupServer.drives[0]: got "sda"; must be a block device path under /dev/, e.g. /dev/sdb'],
+        [
+            "a drive without /dev/",
+            (c) => (c.backupServer.drives = ["sda"]),
+            'pullsnap:backupServer.drives[0]: got "sda"; must be a block device path under /dev/, e.g. /dev/sdb',
+        ],
         [
             "retention forever",
             (c) => Object.assign(c.jobs[0], { retention: "forever" }),
@@ -93,13 +102,21 @@ describe("parseConfig", () => {
             (c) => c.jobs.push({ ...c.jobs[0] }),
             'pullsnap:jobs[1].name: got "main"; must be unique; another job already has this name',
         ],
-        ["a port out of range", (c) => Object.assign(c.jobs[0].pullAddress, { port: 70000 }), "pullsnap:jobs[0].pullAddress.port: got 70000; Too big: expected number to be <=65535"],
+        [
+            "a port out of range",
+            (c) => Object.assign(c.jobs[0].pullAddress, { port: 70000 }),
+            "pullsnap:jobs[0].pullAddress.port: got 70000; Too big: expected number to be <=65535",
+        ],
         [
             "a job name with a space",
             (c) => Object.assign(c.jobs[0], { name: "my job" }),
             'pullsnap:jobs[0].name: got "my job"; must be lowercase letters, digits and -, starting with a letter, at most 32 characters',
         ],
-        ["a relative path", (c) => Object.assign(c.jobs[0], { paths: ["srv"] }), 'pullsnap:jobs[0].paths[0]: got "srv"; must be an absolute path starting with /'],
+        [
+            "a relative path",
+            (c) => Object.assign(c.jobs[0], { paths: ["srv"] }),
+            'pullsnap:jobs[0].paths[0]: got "srv"; must be an absolute path starting with /',
+        ],
         [
             "a wipe drive outside drives",
             (c) => Object.assign(c.backupServer, { wipeDrives: ["/dev/sdc"] }),
@@ -125,7 +142,11 @@ describe("parseConfig", () => {
             (c) => Object.assign(c.jobs[0].pullAddress, { host: "a;rm -rf /" }),
             'pullsnap:jobs[0].pullAddress.host: got "a;rm -rf /"; must be a hostname or an IP address',
         ],
-        ["a missing jobs list", (c) => delete (c as Partial<Cfg>).jobs, "pullsnap:jobs: got missing; Invalid input: expected array, received undefined"],
+        [
+            "a missing jobs list",
+            (c) => delete (c as Partial<Cfg>).jobs,
+            "pullsnap:jobs: got missing; Invalid input: expected array, received undefined",
+        ],
     ])("rejects %s", (_name, mutate, message) => {
         expect(problemsOf(mutate)).toEqual([message]);
     });

@@ -361,7 +361,6 @@ func TestRemoteAuth(t *testing.T) {
 	}
 
 	_, priv := newKey(t)
-	_ = priv
 	conn = srv.connection()
 	conn["dialErrorLimit"] = float64(1)
 	conn["privateKey"] = pemKey(t, priv, "")
