@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { Job } from "./config";
 import { hostFile, renderScript } from "./remoteScript";
-import { scriptResult } from "./hostConnection";
+import { remoteStep, scriptResult } from "./hostConnection";
 
 export const CONFIG_DIR = "/etc/pullsnap";
 export const RUNNER_PATH = "/usr/local/sbin/pullsnap";
@@ -82,7 +82,7 @@ export class BackupJob extends pulumi.ComponentResource {
 
     constructor(name: string, args: BackupJobArgs, opts?: pulumi.ComponentResourceOptions) {
         super("pullsnap:index:BackupJob", name, {}, opts);
-        const install = new command.remote.Command(
+        const install = remoteStep(
             `${name}-units`,
             {
                 connection: args.connection,

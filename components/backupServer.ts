@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { BtrfsVolume, VolumeLayout } from "./btrfsVolume";
 import { hostFile, renderScript } from "./remoteScript";
-import { scriptResult } from "./hostConnection";
+import { remoteStep, scriptResult } from "./hostConnection";
 
 export interface BackupServerArgs {
     /** SSH connection Pulumi uses to provision the backup server. */
@@ -30,7 +30,7 @@ export class BackupServer extends pulumi.ComponentResource {
 
     constructor(name: string, args: BackupServerArgs, opts?: pulumi.ComponentResourceOptions) {
         super("pullsnap:index:BackupServer", name, {}, opts);
-        const prepare = new command.remote.Command(
+        const prepare = remoteStep(
             `${name}-runner`,
             { connection: args.connection, create: prepareServerScript(), delete: removeServerScript() },
             { parent: this },

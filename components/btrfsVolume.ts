@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { hostFile, renderScript } from "./remoteScript";
-import { scriptResult } from "./hostConnection";
+import { remoteStep, scriptResult } from "./hostConnection";
 
 export interface VolumeLayout {
     /** Whole drives, each partitioned GPT 1MiB-100%. */
@@ -52,7 +52,7 @@ export class BtrfsVolume extends pulumi.ComponentResource {
 
     constructor(name: string, args: BtrfsVolumeArgs, opts?: pulumi.ComponentResourceOptions) {
         super("pullsnap:index:BtrfsVolume", name, {}, opts);
-        const prepare = new command.remote.Command(
+        const prepare = remoteStep(
             `${name}-prepare`,
             {
                 connection: args.connection,

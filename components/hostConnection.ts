@@ -21,3 +21,24 @@ export function scriptResult<T>(stdout: pulumi.Output<string>): pulumi.Output<T>
     // Host scripts log to stderr; only their last stdout line is data.
     return stdout.apply((out) => JSON.parse(out.trim().split("\n").pop() ?? "{}") as T);
 }
+
+export interface RemoteStepArgs {
+    readonly connection: pulumi.Input<command.types.input.remote.ConnectionArgs>;
+    /** The whole step, rendered by renderScript; a change re-runs it. */
+    readonly create: pulumi.Input<string>;
+    /** How `pulumi destroy` undoes the step, or says why it must not. */
+    readonly delete: pulumi.Input<string>;
+}
+
+/** One SSH session on a host: an idempotent script, re-run when its text changes. */
+export function remoteStep(name: string, args: RemoteStepArgs, opts: pulumi.CustomResourceOptions): command.remote.Command {
+    return new command.remote.Command(
+        name,
+        {
+            ...args,
+            // Passing the previous output needs sshd AcceptEnv, which stock sshd lacks.
+            addPreviousOutputInEnv: false,
+        },
+        opts,
+    );
+}

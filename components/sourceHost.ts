@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { hostFile, renderScript } from "./remoteScript";
-import { scriptResult } from "./hostConnection";
+import { remoteStep, scriptResult } from "./hostConnection";
 
 export interface SourceSettings {
     /** The backup server's public key, the only key rsyncr accepts. */
@@ -53,7 +53,7 @@ export class SourceHost extends pulumi.ComponentResource {
 
     constructor(name: string, args: SourceHostArgs, opts?: pulumi.ComponentResourceOptions) {
         super("pullsnap:index:SourceHost", name, {}, opts);
-        const setup = new command.remote.Command(
+        const setup = remoteStep(
             `${name}-rsyncr`,
             {
                 connection: args.connection,

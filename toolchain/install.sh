@@ -42,6 +42,7 @@ APT_PACKAGES=(
 	rsnapshot:rsnapshot
 	mkfs.ext4:e2fsprogs
 	flock:util-linux
+	openssl:openssl
 )
 
 install_apt_packages() {
@@ -105,10 +106,13 @@ plugins_dir() {
 	local key dir
 	key=$(cd "$TOOLCHAIN_DIR" && find go.mod go.sum cmd -type f ! -name '*_test.go' -print0 | sort -z | xargs -0 cat | sha256sum | cut -c1-12)
 	dir=$PULLSNAP_CACHE/tools/plugins-$key
-	if [[ ! -x $dir/pulumi-resource-command ]]; then
+	# The provider goes in a subfolder: on PATH, the CLI would prefer it to the
+	# installed plugin and warn on every run.
+	if [[ ! -x $dir/provider/pulumi-resource-command ]]; then
 		say "building the Node.js language host and the command provider into $dir"
-		mkdir -p "$dir.tmp"
-		(cd "$TOOLCHAIN_DIR" && go build -trimpath -o "$dir.tmp/" ./cmd/pulumi-language-nodejs ./cmd/pulumi-resource-command)
+		mkdir -p "$dir.tmp/provider"
+		(cd "$TOOLCHAIN_DIR" && go build -trimpath -o "$dir.tmp/" ./cmd/pulumi-language-nodejs &&
+			go build -trimpath -o "$dir.tmp/provider/" ./cmd/pulumi-resource-command)
 		rm -rf "$dir"
 		mv "$dir.tmp" "$dir"
 	fi
@@ -128,10 +132,10 @@ install_pulumi() {
 	version=${COMMAND_PLUGIN_VERSION:-$(jq -r .pulumi.version "$REPO_DIR/node_modules/@pulumi/command/package.json")}
 	# `plugin install --file` copies the binary into PULUMI_HOME; redo it when ours changed.
 	local installed=${PULUMI_HOME:-$HOME/.pulumi}/plugins/resource-command-v$version/pulumi-resource-command
-	if ! cmp -s "$installed" "$plugins/pulumi-resource-command"; then
+	if ! cmp -s "$installed" "$plugins/provider/pulumi-resource-command"; then
 		say "installing the command provider v$version"
 		PULUMI_SKIP_UPDATE_CHECK=true "$plugins/pulumi" plugin install resource command "$version" \
-			--file "$plugins/pulumi-resource-command" --reinstall >/dev/null
+			--file "$plugins/provider/pulumi-resource-command" --reinstall >/dev/null 2>&1
 	fi
 	mkdir -p "$PULLSNAP_CACHE/tools"
 	printf 'PULLSNAP_TOOLS_DIR=%q\n' "$plugins" >"$PULLSNAP_CACHE/tools/current.env"

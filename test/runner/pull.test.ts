@@ -6,6 +6,7 @@ import * as path from "node:path";
 import {
     LoopbackSshd,
     LoopVolume,
+    RUNNER,
     Runner,
     bash,
     descendants,
@@ -14,6 +15,7 @@ import {
     makeSourceTree,
     manifest,
     must,
+    run,
     tempDir,
     waitFor,
     type Started,
@@ -72,7 +74,9 @@ describe("run", () => {
         await writeJob("main");
         const r = await runner.run(["run", "main"]);
         expect(r.stderr).toMatch(/\[main\] snapshot \S+ taken/);
-        expect(r.code).toBe(0);
+        expect(r.code, r.stderr).toBe(0);
+        // For the journal: every line names the job.
+        for (const line of r.stderr.trim().split("\n")) expect(line).toMatch(/^\[main\] /);
 
         const names = await snapshots("main");
         expect(names).toHaveLength(1);
@@ -101,9 +105,9 @@ describe("run", () => {
         await writeJob("main", { metrics_dir: metricsDir });
         const file = path.join(metricsDir, "pullsnap_main.prom");
 
-        expect((await runner.run(["run", "main"])).code).toBe(0);
+        expect(await runner.run(["run", "main"])).toMatchObject({ code: 0 });
         const first = await fs.stat(file);
-        expect((await runner.run(["run", "main"])).code).toBe(0);
+        expect(await runner.run(["run", "main"])).toMatchObject({ code: 0 });
         const second = await fs.stat(file);
         // A new inode each time: written beside, then renamed over the old one.
         expect(second.ino).not.toBe(first.ino);
@@ -136,11 +140,11 @@ describe("run", () => {
     it("stores a 1 MiB change inside a 200 MiB file in about 1 MiB", async () => {
         await writeJob("delta", { path: "/srv/big" });
         await bash('mkdir -p "$1/big" && head -c 200M /dev/urandom >"$1/big/file.img"', src);
-        expect((await runner.run(["run", "delta"])).code).toBe(0);
+        expect(await runner.run(["run", "delta"])).toMatchObject({ code: 0 });
         const before = await volume.dataUsed();
         await bash('head -c 1M /dev/urandom | dd of="$1/big/file.img" bs=1M seek=77 conv=notrunc status=none', src);
         const r = await runner.run(["run", "delta"]);
-        expect(r.code).toBe(0);
+        expect(r.code, r.stderr).toBe(0);
         const cost = (await volume.dataUsed()) - before;
         console.log(`1 MiB changed in a 200 MiB file: the new snapshot added ${(cost / 1048576).toFixed(3)} MiB of data`);
         expect(cost).toBeGreaterThan(0);
@@ -153,6 +157,14 @@ describe("run", () => {
         await fs.rm(path.join(src, "big"), { recursive: true });
     });
 
+    it("shows rsync's overall progress on a terminal", async () => {
+        // script(1) gives the runner a terminal, as an operator's shell would.
+        const r = await run("script", ["-qec", `${RUNNER} run main`, "/dev/null"], { env: runner.env() });
+        expect(r.code, r.stderr).toBe(0);
+        expect(r.stdout).toMatch(/\r\s+[\d,]+\s+\d+%\s+\S+\/s\s+\d+:\d\d:\d\d/);
+        expect(r.stdout).toContain("snapshot ");
+    });
+
     it("takes the snapshot when rsync only reports vanished files (exit 24), with a warning", async () => {
         const wrapper = path.join(dir, "rsync-vanished");
         await fs.writeFile(wrapper, '#!/bin/sh\nrsync "$@" || exit\nexit 24\n', { mode: 0o755 });
@@ -160,7 +172,7 @@ describe("run", () => {
         await new Promise((r) => setTimeout(r, 1100));
         const r = await runner.run(["run", "main"], { PULLSNAP_RSYNC: wrapper });
         expect(r.stderr).toContain("warning: some files vanished during the transfer (rsync exit 24)");
-        expect(r.code).toBe(0);
+        expect(r.code, r.stderr).toBe(0);
         expect(await snapshots("main")).toHaveLength(before.length + 1);
     });
 });
@@ -171,7 +183,7 @@ describe("a failed run", () => {
     it("exits 10, takes no snapshot, deletes nothing and calls the notify hook", async () => {
         // Old snapshots that the policy below would delete after a success.
         await writeJob("flaky");
-        expect((await runner.run(["run", "flaky"])).code).toBe(0);
+        expect(await runner.run(["run", "flaky"])).toMatchObject({ code: 0 });
         for (const name of OLD) {
             await must("btrfs", [
                 "-q",
@@ -202,8 +214,12 @@ describe("a failed run", () => {
         });
 
         const r = await runner.run(["run", "flaky"]);
-        expect(r.code).toBe(10);
-        expect(r.stderr).toMatch(/\[flaky\] error: transfer failed: ssh failed .*\(rsync exit 255\); no snapshot taken/);
+        expect(r.code, r.stderr).toBe(10);
+        expect(r.stderr).toMatch(
+            new RegExp(
+                `\\[flaky\\] error: transfer failed: ssh failed: ssh: connect to host 127\\.0\\.0\\.1 port ${down}: Connection refused \\(rsync exit (255|12)\\); no snapshot taken`,
+            ),
+        );
         expect(await snapshots("flaky")).toEqual(before);
 
         const calls = (await fs.readFile(hookLog, "utf8")).trim().split("\n");
@@ -221,18 +237,33 @@ describe("a failed run", () => {
         );
     });
 
+    it("fails on a source whose host key is not the pinned one", async () => {
+        const wrongKnownHosts = path.join(dir, "wrong_known_hosts");
+        await bash(
+            'ssh-keygen -q -t ed25519 -N "" -f "$1/impostor" && printf "[127.0.0.1]:%s %s\\n" "$2" "$(cat "$1/impostor.pub")" >"$3"',
+            dir,
+            String(sshd.port),
+            wrongKnownHosts,
+        );
+        await writeJob("impostor", { known_hosts: wrongKnownHosts });
+        const r = await runner.run(["run", "impostor"]);
+        expect(r.code, r.stderr).toBe(10);
+        expect(r.stderr).toContain("transfer failed: ssh failed: Host key verification failed.");
+        expect(await snapshots("impostor")).toEqual([]);
+    });
+
     it("leaves prune refusing, and list shows current as partial", async () => {
         const before = await snapshots("flaky");
         const dry = await runner.run(["prune", "flaky", "--dry-run"]);
-        expect(dry.code).toBe(0);
+        expect(dry.code, dry.stderr).toBe(0);
         expect(dry.stderr).toMatch(/runs have failed since .*: keeping every snapshot/);
         expect(dry.stderr).not.toContain("would delete");
         const real = await runner.run(["prune", "flaky"]);
-        expect(real.code).toBe(0);
+        expect(real.code, real.stderr).toBe(0);
         expect(await snapshots("flaky")).toEqual(before);
 
         const list = await runner.run(["list", "flaky"]);
-        expect(list.code).toBe(0);
+        expect(list.code, list.stderr).toBe(0);
         expect(list.stdout).toMatch(/^current\s+-\s+partial: the run at \S+ failed \(exit 10\)/m);
         for (const name of OLD) expect(list.stdout).toMatch(new RegExp(`^${name}\\s+\\S+\\s+complete$`, "m"));
     });
@@ -244,7 +275,7 @@ describe("a failed run", () => {
         expect(plan.stderr).not.toContain("would delete");
 
         const r = await runner.run(["run", "flaky"]);
-        expect(r.code).toBe(0);
+        expect(r.code, r.stderr).toBe(0);
         const after = await snapshots("flaky");
         // Only the snapshot just taken is left: the newest always stays.
         expect(after).toHaveLength(1);
@@ -257,7 +288,7 @@ describe("a failed run", () => {
 describe("prune", () => {
     it("--dry-run prints what would go and why, and deletes nothing", async () => {
         await writeJob("history", { preserve_min: "1d", preserve: "2d 1m" });
-        expect((await runner.run(["run", "history"])).code).toBe(0);
+        expect(await runner.run(["run", "history"])).toMatchObject({ code: 0 });
         const names = ["2024-01-10T00:00:00Z", "2024-01-20T00:00:00Z", "2024-02-05T00:00:00Z", "2024-02-06T00:00:00Z"];
         for (const name of names) {
             await must("btrfs", [
@@ -274,7 +305,7 @@ describe("prune", () => {
         // Jan 10 is the first of January (1 month back), Jan 20 goes.
         const now = { PULLSNAP_NOW: "2024-02-06T12:00:00Z" };
         const dry = await runner.run(["prune", "history", "--dry-run"], now);
-        expect(dry.code).toBe(0);
+        expect(dry.code, dry.stderr).toBe(0);
         expect(dry.stderr).toContain("would delete 2024-01-20T00:00:00Z: 17d12h old, kept by no rule");
         expect(dry.stderr).toContain("keep 2024-01-10T00:00:00Z: first of its month (2024-01, 1 months back; preserve 1m)");
         expect(dry.stderr).toContain("keep 2024-02-05T00:00:00Z: first of its month (2024-02, 0 months back; preserve 1m)");
@@ -284,7 +315,7 @@ describe("prune", () => {
         expect(await snapshots("history")).toEqual(before);
 
         const real = await runner.run(["prune", "history"], now);
-        expect(real.code).toBe(0);
+        expect(real.code, real.stderr).toBe(0);
         expect(await snapshots("history")).toEqual(before.filter((n) => n !== "2024-01-20T00:00:00Z"));
     });
 });
@@ -303,23 +334,23 @@ describe("locking and interruption", () => {
         );
 
         const second = await runner.run(["run", "slow"]);
-        expect(second.code).toBe(3);
+        expect(second.code, second.stderr).toBe(3);
         expect(second.stderr).toContain("job slow is already running");
         const other = await runner.run(["run", "main"]);
-        expect(other.code).toBe(0);
+        expect(other.code, other.stderr).toBe(0);
 
         const rsyncs = (await descendants(first.child.pid!)).filter((p) => p.comm === "rsync");
         expect(rsyncs.length).toBeGreaterThan(0);
         for (const p of rsyncs) process.kill(p.pid, "SIGKILL");
         const killed = await first.done;
-        expect(killed.code).toBe(10);
+        expect(killed.code, killed.stderr).toBe(10);
         expect(killed.stderr).toContain("no snapshot taken");
         expect(await snapshots("slow")).toEqual([]);
         expect((await fs.stat(partial)).size).toBeLessThan(48 << 20);
 
         await writeJob("slow", { path: "/srv/slow" });
         const again = await runner.run(["run", "slow"]);
-        expect(again.code).toBe(0);
+        expect(again.code, again.stderr).toBe(0);
         const [snap] = await snapshots("slow");
         expect(await bash('sha256sum <"$1"', path.join(mount, "slow/snapshots", snap, "srv/slow/file.bin"))).toBe(
             await bash('sha256sum <"$1"', path.join(src, "slow/file.bin")),
@@ -330,11 +361,11 @@ describe("locking and interruption", () => {
 
 describe("restore", () => {
     it("round-trips a tree byte for byte, with owners, modes, ACLs, xattrs and hard links", async () => {
-        expect((await runner.run(["run", "main"])).code).toBe(0);
+        expect(await runner.run(["run", "main"])).toMatchObject({ code: 0 });
         const target = path.join(dir, "restored");
         const r = await runner.run(["restore", "main", "latest", "/srv", target]);
         expect(r.stderr).toContain("restored /srv to");
-        expect(r.code).toBe(0);
+        expect(r.code, r.stderr).toBe(0);
         expect(await manifest(target, NOT_PULLED)).toBe(await manifest(src, NOT_PULLED));
         expect(await fs.readFile(path.join(target, "root/secret"), "utf8")).toBe("only root reads this\n");
         // Still sparse: the 64 MiB image holds one block of data.
@@ -345,12 +376,12 @@ describe("restore", () => {
         const target = path.join(dir, "shadow-copy");
         await fs.writeFile(target, "something else\n");
         const refused = await runner.run(["restore", "main", "latest", "/srv/etc/shadow", target]);
-        expect(refused.code).toBe(1);
+        expect(refused.code, refused.stderr).toBe(1);
         expect(refused.stderr).toContain(`${target} exists; add --force`);
         expect(await fs.readFile(target, "utf8")).toBe("something else\n");
 
         const forced = await runner.run(["restore", "main", "latest", "/srv/etc/shadow", target, "--force"]);
-        expect(forced.code).toBe(0);
+        expect(forced.code, forced.stderr).toBe(0);
         expect(await fs.readFile(target)).toEqual(await fs.readFile(path.join(src, "etc/shadow")));
         expect((await fs.stat(target)).mode & 0o7777).toBe(0o600);
         expect(await bash('getfattr -n user.binary -e hex --only-values "$1" | od -An -tx1', target)).toContain("00 ff 10");
@@ -360,12 +391,12 @@ describe("restore", () => {
         const [snap] = await snapshots("main");
         const target = path.join(dir, "nope");
         const climb = await runner.run(["restore", "main", snap, "/srv/../etc", target]);
-        expect(climb.code).toBe(2);
+        expect(climb.code, climb.stderr).toBe(2);
         const viaLink = await runner.run(["restore", "main", snap, "/srv/home/alice/absolute-link/x", target]);
-        expect(viaLink.code).toBe(1);
+        expect(viaLink.code, viaLink.stderr).toBe(1);
         expect(viaLink.stderr).toContain("/srv/home/alice/absolute-link is a symbolic link in the snapshot");
         const badName = await runner.run(["restore", "main", "../main", "/srv", target]);
-        expect(badName.code).toBe(2);
+        expect(badName.code, badName.stderr).toBe(2);
         await expect(fs.stat(target)).rejects.toThrow();
     });
 });
@@ -374,25 +405,25 @@ describe("status and list", () => {
     it("exits 1 when a job's last success is older than its max_age", async () => {
         await writeJob("main", { max_age: "1h" });
         const fresh = await runner.run(["status", "main"]);
-        expect(fresh.code).toBe(0);
+        expect(fresh.code, fresh.stderr).toBe(0);
         expect(fresh.stdout).toMatch(/^main\s+\S+Z\s+\S+\s+1h\s+ok\s+-$/m);
 
         const last = Number((await runner.state("main")).last_success);
         const later = await runner.run(["status", "main"], { PULLSNAP_NOW: String(last + 2 * 3600) });
-        expect(later.code).toBe(1);
+        expect(later.code, later.stderr).toBe(1);
         expect(later.stdout).toMatch(/^main\s+\S+Z\s+2h0m\s+1h\s+STALE\s+-$/m);
 
         // A job that never succeeded is stale too; status covers all jobs by default.
         await writeJob("never", { source_port: "1" });
         const all = await runner.run(["status"]);
-        expect(all.code).toBe(1);
+        expect(all.code, all.stderr).toBe(1);
         expect(all.stdout).toMatch(/^never\s+-\s+-\s+36h\s+STALE\s+never succeeded$/m);
     });
 
     it("lists snapshots with their age and marks the newest", async () => {
         const names = await snapshots("main");
         const r = await runner.run(["list", "main"]);
-        expect(r.code).toBe(0);
+        expect(r.code, r.stderr).toBe(0);
         const lines = r.stdout.trim().split("\n");
         expect(lines[0]).toMatch(/^SNAPSHOT\s+AGE\s+STATE$/);
         expect(lines.slice(1, -1).map((l) => l.split(/\s+/)[0])).toEqual(names);
@@ -435,7 +466,7 @@ echo "Total bytes received: 1"
         const snap = path.join(mount, "main/snapshots", before[0]);
         const contentBefore = await manifest(snap);
         const r = await runner.run(["run", "main"], { PULLSNAP_RSYNC: evil });
-        expect(r.code).toBe(0);
+        expect(r.code, r.stderr).toBe(0);
         const log = await fs.readFile(path.join(mount, "main/current/evil.log"), "utf8");
         expect(log).toContain("denied: btrfs property set");
         expect(log).toContain("denied: mknod");
@@ -449,12 +480,23 @@ echo "Total bytes received: 1"
         await fs.rm(path.join(mount, "main/current/evil.log"));
     });
 
+    it("needs CAP_SYS_ADMIN only to delete snapshots, which is why the unit keeps it", async () => {
+        const withoutSysAdmin = ["--bounding-set=-sys_admin", "--inh-caps=-all", "--"];
+        const current = path.join(mount, "main/current");
+        const probe = path.join(mount, "main/snapshots/1999-01-01T00:00:00Z");
+        expect((await run("setpriv", [...withoutSysAdmin, "btrfs", "-q", "subvolume", "snapshot", "-r", current, probe])).code).toBe(0);
+        const denied = await run("setpriv", [...withoutSysAdmin, "btrfs", "-q", "subvolume", "delete", probe]);
+        expect(denied.code).not.toBe(0);
+        expect(denied.stderr).toContain("Operation not permitted");
+        expect((await run("btrfs", ["-q", "subvolume", "delete", "--commit-after", probe])).code).toBe(0);
+    });
+
     it("fails clearly when the mount is not a Btrfs volume", async () => {
         const plain = path.join(dir, "not-btrfs");
         await fs.mkdir(plain);
         await writeJob("elsewhere", { mount: plain });
         const r = await runner.run(["run", "elsewhere"]);
-        expect(r.code).toBe(1);
+        expect(r.code, r.stderr).toBe(1);
         expect(r.stderr).toMatch(/mount=\S+not-btrfs is on \S+, not Btrfs \(is the backup volume mounted\?\)/);
     });
 });

@@ -63,7 +63,9 @@ func runnerFor(typ tokens.Type) (runner, error) {
 	return nil, fmt.Errorf("unknown resource type %q", typ)
 }
 
-func (p *commandProvider) Handshake(context.Context, plugin.ProviderHandshakeRequest) (*plugin.ProviderHandshakeResponse, error) {
+func (p *commandProvider) Handshake(
+	context.Context, plugin.ProviderHandshakeRequest,
+) (*plugin.ProviderHandshakeResponse, error) {
 	return &plugin.ProviderHandshakeResponse{AcceptSecrets: true, AcceptResources: true}, nil
 }
 
@@ -81,7 +83,9 @@ func (p *commandProvider) GetSchema(_ context.Context, req plugin.GetSchemaReque
 
 // The provider has no configuration.
 
-func (p *commandProvider) CheckConfig(_ context.Context, req plugin.CheckConfigRequest) (plugin.CheckConfigResponse, error) {
+func (p *commandProvider) CheckConfig(
+	_ context.Context, req plugin.CheckConfigRequest,
+) (plugin.CheckConfigResponse, error) {
 	return plugin.CheckConfigResponse{Properties: req.News}, nil
 }
 
@@ -127,15 +131,13 @@ func (p *commandProvider) Diff(_ context.Context, req plugin.DiffRequest) (plugi
 		return plugin.DiffResponse{Changes: plugin.DiffNone}, nil
 	}
 
-	// The gRPC server derives the replace keys from the Replace kinds here.
-	detailed := plugin.NewDetailedDiffFromObjectDiff(d, true /* inputDiff */)
-	for path, pd := range detailed {
-		if path == "triggers" || strings.HasPrefix(path, "triggers[") {
-			pd.Kind = pd.Kind.AsReplace()
-			detailed[path] = pd
-		}
+	// Top-level keys only: the engine's display shows them as "[diff: ~key]",
+	// and it computes the property-level diff itself.
+	resp := plugin.DiffResponse{Changes: plugin.DiffSome, ChangedKeys: d.ChangedKeys()}
+	if d.Changed("triggers") {
+		resp.ReplaceKeys = []resource.PropertyKey{"triggers"}
 	}
-	return plugin.DiffResponse{Changes: plugin.DiffSome, DetailedDiff: detailed}, nil
+	return resp, nil
 }
 
 func (p *commandProvider) Create(ctx context.Context, req plugin.CreateRequest) (plugin.CreateResponse, error) {

@@ -39,7 +39,6 @@ func TestSchemaBinds(t *testing.T) {
 	}
 }
 
-
 // noLoader fails every look-up: the schema references no other package.
 type noLoader struct{}
 
