@@ -106,7 +106,11 @@ describe("pullsnap on the lab", () => {
             echo pwned > /tmp/push.txt
             if rsync -a -e "$ssh" /tmp/push.txt "$host:/tmp/push.txt" 2>/dev/null; then echo PUSH-WORKED; else echo push-refused; fi
             if rsync -a --remove-source-files -e "$ssh" "$host:/srv/data/docs/file-04.txt" /tmp/ 2>/dev/null; then echo REMOVE-WORKED; else echo remove-refused; fi
-            if timeout 20 $ssh -N -o ExitOnForwardFailure=yes -L 127.0.0.1:7070:127.0.0.1:22 "$host" </dev/null 2>/dev/null; then echo FORWARD-WORKED; else echo forward-refused; fi
+            # A working tunnel would answer with main's SSH banner.
+            $ssh -N -L 127.0.0.1:7070:127.0.0.1:22 "$host" </dev/null 2>/dev/null & tunnel=$!
+            sleep 3
+            if timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/7070 && head -c 7 <&3' 2>/dev/null | grep -q SSH-; then echo FORWARD-WORKED; else echo forward-refused; fi
+            kill $tunnel 2>/dev/null
             if $ssh -tt "$host" 2>/dev/null </dev/null; then echo SHELL-WORKED; else echo shell-refused; fi`,
         );
         const lines = out.trim().split("\n");
