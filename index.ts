@@ -4,6 +4,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { BackupJob } from "./components/backupJob";
 import { BackupServer } from "./components/backupServer";
+import { checkServerScript, HostCheck, joinReports } from "./components/hostCheck";
 import { parseConfig } from "./components/config";
 import { sshConnection } from "./components/hostConnection";
 import { SourceHost } from "./components/sourceHost";
@@ -34,11 +35,25 @@ const jobs = config.jobs.map((job) => {
         },
         { dependsOn: [server] },
     );
-    return { name: job.name, timer: backupJob.timer, schedule: job.schedule, source: job.pullAddress.host };
+    return { backupJob, summary: { name: job.name, timer: backupJob.timer, schedule: job.schedule, source: job.pullAddress.host } };
 });
+
+// One check for the whole backup server, so a preview costs it one SSH session;
+// it needs the job steps too, so it is declared here rather than in BackupServer.
+const serverSteps = [...server.checkedSteps, ...jobs.map((j) => j.backupJob.checkedStep)];
+new HostCheck(
+    "backup-check",
+    {
+        connection: sshConnection(config.backupServer.connection),
+        checkScript: checkServerScript({ runner: true, mountPoint: volume.mountPoint, jobs: config.jobs.map((j) => j.name) }),
+        repairScripts: serverSteps.map((s) => s.script),
+        expected: pulumi.all(serverSteps.map((s) => s.report)).apply(joinReports),
+    },
+    { dependsOn: jobs.map((j) => j.backupJob) },
+);
 
 export const backupPublicKey = server.publicKey;
 export const mountPoint = server.volume.mountPoint;
 export const volumeDevices = server.volume.devices;
 export const volumeUuid = server.volume.uuid;
-export const backupJobs = jobs;
+export const backupJobs = jobs.map((j) => j.summary);

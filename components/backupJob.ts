@@ -3,6 +3,7 @@ import * as command from "@pulumi/command";
 import { Job } from "./config";
 import { hostFile, renderScript } from "./remoteScript";
 import { remoteStep, scriptResult } from "./hostConnection";
+import { checkedStep, checkServerScript, CheckedStep } from "./hostCheck";
 
 export const CONFIG_DIR = "/etc/pullsnap";
 export const RUNNER_PATH = "/usr/local/sbin/pullsnap";
@@ -79,6 +80,8 @@ export function removeJobScript(jobName: string): string {
 export class BackupJob extends pulumi.ComponentResource {
     /** The systemd timer that starts the job, e.g. backup_main.timer. */
     public readonly timer: pulumi.Output<string>;
+    /** The job step's part of the backup server's HostCheck. */
+    public readonly checkedStep: CheckedStep;
 
     constructor(name: string, args: BackupJobArgs, opts?: pulumi.ComponentResourceOptions) {
         super("pullsnap:index:BackupJob", name, {}, opts);
@@ -90,10 +93,12 @@ export class BackupJob extends pulumi.ComponentResource {
                     .all([args.mountPoint, args.sourceHostKey])
                     .apply(([mountPoint, hostKey]) => installJobScript(args.job, mountPoint, hostKey)),
                 delete: removeJobScript(args.job.name),
+                check: checkServerScript({ jobs: [args.job.name] }),
             },
             { parent: this },
         );
         this.timer = pulumi.unsecret(scriptResult<{ timer: string }>(install.stdout).timer);
+        this.checkedStep = checkedStep(install);
         this.registerOutputs({ timer: this.timer });
     }
 }

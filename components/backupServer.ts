@@ -3,6 +3,7 @@ import * as command from "@pulumi/command";
 import { BtrfsVolume, VolumeLayout } from "./btrfsVolume";
 import { hostFile, renderScript } from "./remoteScript";
 import { remoteStep, scriptResult } from "./hostConnection";
+import { checkedStep, CheckedStep, checkServerScript } from "./hostCheck";
 
 export interface BackupServerArgs {
     /** SSH connection Pulumi uses to provision the backup server. */
@@ -27,12 +28,19 @@ export class BackupServer extends pulumi.ComponentResource {
     /** The backup key's public half, authorized on every source host. */
     public readonly publicKey: pulumi.Output<string>;
     public readonly volume: BtrfsVolume;
+    /** The runner and volume steps, in order, for the host's HostCheck. */
+    public readonly checkedSteps: CheckedStep[];
 
     constructor(name: string, args: BackupServerArgs, opts?: pulumi.ComponentResourceOptions) {
         super("pullsnap:index:BackupServer", name, {}, opts);
         const prepare = remoteStep(
             `${name}-runner`,
-            { connection: args.connection, create: prepareServerScript(), delete: removeServerScript() },
+            {
+                connection: args.connection,
+                create: prepareServerScript(),
+                delete: removeServerScript(),
+                check: checkServerScript({ runner: true }),
+            },
             { parent: this },
         );
         this.publicKey = pulumi.unsecret(scriptResult<{ publicKey: string }>(prepare.stdout).publicKey);
@@ -41,6 +49,7 @@ export class BackupServer extends pulumi.ComponentResource {
             { connection: args.connection, layout: args.volume },
             { parent: this, dependsOn: prepare },
         );
+        this.checkedSteps = [checkedStep(prepare), this.volume.checkedStep];
         this.registerOutputs({ publicKey: this.publicKey });
     }
 }

@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { hostFile, renderScript } from "./remoteScript";
 import { remoteStep, scriptResult } from "./hostConnection";
+import { checkedStep, checkServerScript, CheckedStep } from "./hostCheck";
 
 export interface VolumeLayout {
     /** Whole drives, each partitioned GPT 1MiB-100%. */
@@ -49,6 +50,8 @@ export class BtrfsVolume extends pulumi.ComponentResource {
     /** The partitions the volume spans. */
     public readonly devices: pulumi.Output<string[]>;
     public readonly mountPoint: pulumi.Output<string>;
+    /** The volume step's part of the backup server's HostCheck. */
+    public readonly checkedStep: CheckedStep;
 
     constructor(name: string, args: BtrfsVolumeArgs, opts?: pulumi.ComponentResourceOptions) {
         super("pullsnap:index:BtrfsVolume", name, {}, opts);
@@ -58,6 +61,7 @@ export class BtrfsVolume extends pulumi.ComponentResource {
                 connection: args.connection,
                 create: pulumi.output(args.layout).apply(prepareVolumeScript),
                 delete: 'echo "pullsnap never deletes the backup volume: its drives, fstab line and snapshots stay" >&2',
+                check: pulumi.output(args.layout).apply((layout) => checkServerScript({ mountPoint: layout.mountPoint })),
             },
             { parent: this },
         );
@@ -65,6 +69,7 @@ export class BtrfsVolume extends pulumi.ComponentResource {
         this.uuid = result.uuid;
         this.devices = result.devices;
         this.mountPoint = pulumi.output(args.layout).mountPoint;
+        this.checkedStep = checkedStep(prepare);
         this.registerOutputs({ uuid: this.uuid, devices: this.devices, mountPoint: this.mountPoint });
     }
 }

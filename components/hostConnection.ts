@@ -16,10 +16,24 @@ export function sshConnection(connection: Connection): command.types.input.remot
     };
 }
 
-/** Reads the one JSON line a host script prints on stdout. */
+/** Reads the JSON lines a step prints on stdout (its script's, then its check's) as one object. */
 export function scriptResult<T>(stdout: pulumi.Output<string>): pulumi.Output<T> {
-    // Host scripts log to stderr; only their last stdout line is data.
-    return stdout.apply((out) => JSON.parse(out.trim().split("\n").pop() ?? "{}") as T);
+    // Host scripts log to stderr; only JSON lines on stdout are data.
+    return stdout.apply(
+        (out) =>
+            Object.assign(
+                {},
+                ...out
+                    .split("\n")
+                    .filter((line) => line.startsWith("{"))
+                    .map((line) => JSON.parse(line) as object),
+            ) as T,
+    );
+}
+
+/** The report a step's check printed after provisioning: what HostCheck expects to find. */
+export function stepReport(step: command.remote.Command): pulumi.Output<string> {
+    return pulumi.unsecret(scriptResult<{ report?: string }>(step.stdout).apply((r) => r.report ?? ""));
 }
 
 export interface RemoteStepArgs {
@@ -28,6 +42,13 @@ export interface RemoteStepArgs {
     readonly create: pulumi.Input<string>;
     /** How `pulumi destroy` undoes the step, or says why it must not. */
     readonly delete: pulumi.Input<string>;
+    /** The step's part of the host check, run right after it: its report is what HostCheck expects. */
+    readonly check?: pulumi.Input<string>;
+}
+
+/** A step's script followed by its check, in the same session. */
+export function withCheck(create: string, check: string): string {
+    return `${create} && ${check}`;
 }
 
 /** One SSH session on a host: an idempotent script, re-run when its text changes. */
@@ -35,7 +56,9 @@ export function remoteStep(name: string, args: RemoteStepArgs, opts: pulumi.Cust
     return new command.remote.Command(
         name,
         {
-            ...args,
+            connection: args.connection,
+            create: args.check === undefined ? args.create : pulumi.all([args.create, args.check]).apply(([c, k]) => withCheck(c, k)),
+            delete: args.delete,
             // Passing the previous output needs sshd AcceptEnv, which stock sshd lacks.
             addPreviousOutputInEnv: false,
         },

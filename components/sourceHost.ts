@@ -1,7 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { hostFile, renderScript } from "./remoteScript";
-import { remoteStep, scriptResult } from "./hostConnection";
+import { remoteStep, scriptResult, stepReport } from "./hostConnection";
+import { HostCheck } from "./hostCheck";
 
 export interface SourceSettings {
     /** The backup server's public key, the only key rsyncr accepts. */
@@ -37,6 +38,11 @@ export function setupSourceScript(settings: SourceSettings): string {
     });
 }
 
+/** Reports what setup-source.sh manages; HostCheck compares it on every preview. */
+export function checkSourceScript(): string {
+    return renderScript({ script: hostFile("source/check-source.sh") });
+}
+
 export function removeSourceScript(): string {
     return renderScript({ script: hostFile("source/remove-source.sh") });
 }
@@ -50,6 +56,8 @@ export function removeSourceScript(): string {
 export class SourceHost extends pulumi.ComponentResource {
     /** The host's ed25519 SSH key, pinned in the backup server's known_hosts. */
     public readonly hostKey: pulumi.Output<string>;
+    /** Reads the host on every preview; names and repairs what was changed by hand. */
+    public readonly check: HostCheck;
 
     constructor(name: string, args: SourceHostArgs, opts?: pulumi.ComponentResourceOptions) {
         super("pullsnap:index:SourceHost", name, {}, opts);
@@ -61,10 +69,21 @@ export class SourceHost extends pulumi.ComponentResource {
                     .all([args.backupPublicKey, args.from ?? "", args.pinnedHostKey ?? ""])
                     .apply(([backupPublicKey, from, pinnedHostKey]) => setupSourceScript({ backupPublicKey, from, pinnedHostKey })),
                 delete: removeSourceScript(),
+                check: checkSourceScript(),
             },
             { parent: this },
         );
         this.hostKey = pulumi.unsecret(scriptResult<{ hostKey: string }>(setup.stdout).hostKey);
+        this.check = new HostCheck(
+            `${name}-check`,
+            {
+                connection: args.connection,
+                checkScript: checkSourceScript(),
+                repairScripts: [setup.create.apply((c) => c ?? "")],
+                expected: stepReport(setup),
+            },
+            { parent: this },
+        );
         this.registerOutputs({ hostKey: this.hostKey });
     }
 }

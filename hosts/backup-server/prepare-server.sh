@@ -10,7 +10,8 @@ set -euo pipefail
 : "${CONFIG_DIR:=/etc/pullsnap}"
 : "${RUNNER_PATH:=/usr/local/sbin/pullsnap}"
 PACKAGES=(btrfs-progs rsync parted openssh-client util-linux)
-COMMANDS=(btrfs rsync parted ssh flock)
+# The runner also confines rsync with unshare, setpriv and findmnt (util-linux).
+COMMANDS=(btrfs rsync parted ssh flock unshare setpriv findmnt)
 
 log() { echo "[backup $(hostname)] $*" >&2; }
 die() {

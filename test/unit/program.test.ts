@@ -8,6 +8,7 @@ import { sshConnection } from "../../components/hostConnection";
 const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
 const BACKUP_PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBackupServerKey";
 const MAIN_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMainHostKey";
+const WEB_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIWebHostKey";
 
 interface Recorded {
     type: string;
@@ -16,12 +17,16 @@ interface Recorded {
 }
 const resources: Recorded[] = [];
 
-// What each remote step prints on stdout, keyed by resource name.
+// What each remote step prints on stdout, keyed by resource name: its
+// script's JSON line, then its check's report.
+const step = (result: object, report: string) => `${JSON.stringify(result)}\n${JSON.stringify({ report })}\n`;
 const stdoutByName: Record<string, string> = {
-    "backup-runner": JSON.stringify({ publicKey: BACKUP_PUBLIC_KEY }),
-    "backup-volume-prepare": JSON.stringify({ uuid: "1234-uuid", devices: ["/dev/sda1", "/dev/sdb1"] }),
-    "main-source-rsyncr": JSON.stringify({ hostKey: MAIN_HOST_KEY }),
-    "main-units": JSON.stringify({ timer: "backup_main.timer", service: "backup_main.service" }),
+    "backup-runner": step({ publicKey: BACKUP_PUBLIC_KEY }, "runner\tr1\nbackup_key\troot:root 600"),
+    "backup-volume-prepare": step({ uuid: "1234-uuid", devices: ["/dev/sda1", "/dev/sdb1"] }, "fstab\tUUID=1234-uuid /plus/backup"),
+    "main-source-rsyncr": step({ hostKey: MAIN_HOST_KEY }, "copy_caps\tcap_dac_read_search=ep"),
+    "main-units": step({ timer: "backup_main.timer", service: "backup_main.service" }, "job_main_timer\tenabled active"),
+    "web-source-rsyncr": step({ hostKey: WEB_HOST_KEY }, "copy_caps\tcap_dac_read_search=ep web"),
+    "web-units": step({ timer: "backup_web.timer", service: "backup_web.service" }, "job_web_timer\tenabled active"),
 };
 
 function find(type: string, name: string): Recorded {
@@ -32,7 +37,10 @@ function find(type: string, name: string): Recorded {
     return found;
 }
 const command = (name: string) => find("command:remote:Command", name);
-/** The script a remote step runs, unwrapped from renderScript's `bash -c '...'`. */
+const HOST_CHECK = "pulumi-nodejs:dynamic/pullsnap:HostCheck";
+const hostCheck = (name: string) => find(HOST_CHECK, name);
+const unquote = (command: string) => command.replace(/'\\''/g, "'");
+/** The script a remote step runs, unwrapped from renderScript's `bash -c '...'` (its check included). */
 const scriptOf = (name: string, phase: "create" | "delete" = "create") =>
     (command(name).inputs[phase] as string)
         .replace(/^bash -c '/, "")
@@ -74,6 +82,11 @@ beforeAll(async () => {
                     paths: ["/srv", "/etc"],
                     schedule: "*-*-* 02:30:00",
                 },
+                {
+                    name: "web",
+                    connection: { host: "web.example.org", privateKey: KEY },
+                    pullAddress: { host: "192.0.2.11" },
+                },
             ]),
         },
         ["pullsnap:backupServer", "pullsnap:jobs"],
@@ -81,6 +94,10 @@ beforeAll(async () => {
     program = await import("../../index");
     // Registrations are asynchronous; resolving every export waits for all of them.
     await Promise.all(Object.values(program).map((value) => promiseOf(value)));
+    // Dynamic resources register after their provider is serialized; wait for the three checks.
+    for (let i = 0; i < 200 && resources.filter((r) => r.type === HOST_CHECK).length < 3; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 25));
+    }
 });
 
 describe("the program", () => {
@@ -95,8 +112,49 @@ describe("the program", () => {
                 "command:remote:Command backup-volume-prepare",
                 "command:remote:Command main-source-rsyncr",
                 "command:remote:Command main-units",
+                "pullsnap:index:SourceHost web-source",
+                "pullsnap:index:BackupJob web",
+                "command:remote:Command web-source-rsyncr",
+                "command:remote:Command web-units",
+                `${HOST_CHECK} backup-check`,
+                `${HOST_CHECK} main-source-check`,
+                `${HOST_CHECK} web-source-check`,
             ].sort(),
         );
+    });
+
+    it("ends every remote step with its part of the host check", () => {
+        expect(scriptOf("backup-runner")).toMatch(/' && bash -c '[^]*CHECK_RUNNER='1'[^]*check-server: /);
+        expect(scriptOf("backup-volume-prepare")).toMatch(/CHECK_RUNNER=''\nMOUNT_POINT='\/plus\/backup'\nJOBS=\(\)/);
+        expect(scriptOf("main-units")).toContain("CHECK_RUNNER=''\nMOUNT_POINT=''\nJOBS=('main')");
+        expect(scriptOf("main-source-rsyncr")).toContain("check-source: ");
+    });
+
+    it("checks the backup server once for all its steps, expecting what they reported", () => {
+        const check = hostCheck("backup-check").inputs;
+        expect(check.host).toBe("backup.example.org");
+        expect(check.port).toBe(22);
+        expect(check.user).toBe("root");
+        // A secret, so the state keeps it encrypted.
+        expect(check.privateKey).toEqual({ "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", value: KEY });
+        expect(unquote(check.checkScript as string)).toContain("CHECK_RUNNER='1'\nMOUNT_POINT='/plus/backup'\nJOBS=('main' 'web')");
+        expect(check.expected).toBe(
+            "runner\tr1\nbackup_key\troot:root 600\nfstab\tUUID=1234-uuid /plus/backup\njob_main_timer\tenabled active\njob_web_timer\tenabled active",
+        );
+        // Repairing re-runs the provisioning steps in their order.
+        expect(check.repairScripts).toEqual(
+            ["backup-runner", "backup-volume-prepare", "main-units", "web-units"].map((n) => command(n).inputs.create),
+        );
+    });
+
+    it("checks each source host against its own step's report", () => {
+        for (const job of ["main", "web"]) {
+            const check = hostCheck(`${job}-source-check`).inputs;
+            expect(check.host).toBe(`${job}.example.org`);
+            expect(check.expected).toBe(`copy_caps\tcap_dac_read_search=ep${job === "web" ? " web" : ""}`);
+            expect(check.repairScripts).toEqual([command(`${job}-source-rsyncr`).inputs.create]);
+            expect(unquote(check.checkScript as string)).toContain("check-source: ");
+        }
     });
 
     it("authorizes the backup server's generated key on the source, restricted", () => {
@@ -115,6 +173,16 @@ describe("the program", () => {
         expect(create).toContain("preserve=24h 7d 4w 12m *y");
         expect(create).toContain("OnCalendar=*-*-* 02:30:00");
         expect(create).not.toMatch(/@[A-Z_]+@/);
+    });
+
+    it("keeps several jobs apart: each its own source key pin, config and units", () => {
+        const web = scriptOf("web-units");
+        expect(web).toContain(`192.0.2.11 ${WEB_HOST_KEY}`);
+        expect(web).not.toContain(MAIN_HOST_KEY);
+        expect(web).toContain("JOB='web'");
+        expect(web).toContain("known_hosts=/etc/pullsnap/known_hosts.d/web");
+        expect(web).toContain("OnCalendar=daily");
+        expect(scriptOf("web-source-rsyncr")).toContain(`BACKUP_PUBLIC_KEY='${BACKUP_PUBLIC_KEY}'`);
     });
 
     it("builds the seed's volume and never destroys it", () => {
@@ -138,6 +206,7 @@ describe("the program", () => {
         expect(await promiseOf(program.volumeDevices)).toEqual(["/dev/sda1", "/dev/sdb1"]);
         expect(await promiseOf(program.backupJobs)).toEqual([
             { name: "main", timer: "backup_main.timer", schedule: "*-*-* 02:30:00", source: "192.0.2.10" },
+            { name: "web", timer: "backup_web.timer", schedule: "daily", source: "192.0.2.11" },
         ]);
     });
 });

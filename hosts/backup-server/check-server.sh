@@ -1,0 +1,91 @@
+#!/bin/bash
+# Reports the state of what the backup server's provisioning steps manage, one
+# `key<TAB>value` line per item, as one JSON line {"report": "..."} on stdout.
+# Each step runs it for its own part (runner, volume, one job) right after
+# provisioning, and HostCheck runs it for all parts on every `pulumi preview`
+# and compares. Read-only.
+#
+# Inputs: CHECK_RUNNER (1 or empty), MOUNT_POINT (empty: skip the volume),
+# JOBS (array of job names).
+set -euo pipefail
+
+: "${CONFIG_DIR:=/etc/pullsnap}"
+: "${RUNNER_PATH:=/usr/local/sbin/pullsnap}"
+: "${UNIT_DIR:=/etc/systemd/system}"
+: "${FSTAB:=/etc/fstab}"
+: "${CHECK_RUNNER:=}"
+: "${MOUNT_POINT:=}"
+[[ -v JOBS ]] || JOBS=()
+
+die() {
+	echo "check-server: $*" >&2
+	exit 1
+}
+
+item() { printf '%s\t%s\n' "$1" "$2"; }
+
+digest() { # FILE
+	if [[ -f $1 ]]; then sha256sum <"$1" | cut -d' ' -f1; else echo missing; fi
+}
+
+owner_mode() { # PATH
+	stat -c '%U:%G %a' "$1" 2>/dev/null || echo missing
+}
+
+json_string() { # TEXT: JSON-escaped, for the few characters a report holds
+	local s=$1
+	s=${s//\\/\\\\}
+	s=${s//\"/\\\"}
+	s=${s//$'\t'/\\t}
+	s=${s//$'\n'/\\n}
+	printf '"%s"' "$s"
+}
+
+runner_report() {
+	item runner "$(digest "$RUNNER_PATH") $(owner_mode "$RUNNER_PATH")"
+	item config_dir "$(owner_mode "$CONFIG_DIR") $(owner_mode "$CONFIG_DIR/jobs") $(owner_mode "$CONFIG_DIR/known_hosts.d")"
+	# The key itself stays on the host; its presence and mode are what matter here.
+	item backup_key "$(owner_mode "$CONFIG_DIR/id_ed25519")"
+}
+
+volume_report() {
+	local line mounted=not-mounted fstype options uuid flags="" flag
+	line=$(awk -v mp="$MOUNT_POINT" '$2 == mp' "$FSTAB" 2>/dev/null)
+	item fstab "${line:-missing}"
+	if read -r fstype options uuid < <(findmnt -nro FSTYPE,OPTIONS,UUID --mountpoint "$MOUNT_POINT" 2>/dev/null); then
+		# Only the options pullsnap sets: the kernel adds others (subvolid, space_cache).
+		for flag in nosuid nodev noexec; do
+			[[ ,$options, == *,$flag,* ]] && flags+=",$flag"
+		done
+		mounted="$fstype UUID=$uuid ${flags#,}"
+	fi
+	item mount "$mounted"
+}
+
+job_report() { # JOB
+	local job=$1
+	item "job_${job}_config" "$(digest "$CONFIG_DIR/jobs/$job.conf")"
+	item "job_${job}_known_hosts" "$(digest "$CONFIG_DIR/known_hosts.d/$job")"
+	item "job_${job}_units" "$(digest "$UNIT_DIR/backup_$job.service") $(digest "$UNIT_DIR/backup_$job.timer")"
+	item "job_${job}_timer" "$(systemctl is-enabled "backup_$job.timer" 2>/dev/null || true) $(systemctl is-active "backup_$job.timer" 2>/dev/null || true)"
+}
+
+report() {
+	local job
+	[[ -z $CHECK_RUNNER ]] || runner_report
+	[[ -z $MOUNT_POINT ]] || volume_report
+	for job in "${JOBS[@]}"; do
+		[[ $job =~ ^[a-z0-9][a-z0-9-]*$ ]] || die "bad job name \"$job\""
+		job_report "$job"
+	done
+}
+
+main() {
+	local text
+	text=$(report) || die "could not read the host's state"
+	printf '{"report":%s}\n' "$(json_string "$text")"
+}
+
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+	main
+fi

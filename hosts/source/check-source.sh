@@ -1,0 +1,74 @@
+#!/bin/bash
+# Reports the state of everything setup-source.sh manages, one `key<TAB>value`
+# line per item, as one JSON line {"report": "..."} on stdout. It runs at the
+# end of provisioning (its report is what the host should look like) and on
+# every `pulumi preview` (HostCheck compares the two). Read-only.
+set -euo pipefail
+
+: "${HOME_DIR:=/var/lib/rsync-readcap}"
+: "${LIBEXEC:=/usr/local/libexec/rsync-readcap}"
+: "${SYSTEM_RSYNC:=/usr/bin/rsync}"
+: "${APT_HOOK_PATH:=/etc/apt/apt.conf.d/80rsync-readcap}"
+: "${PACMAN_HOOK_PATH:=/etc/pacman.d/hooks/rsync-readcap.hook}"
+
+die() {
+	echo "check-source: $*" >&2
+	exit 1
+}
+
+item() { printf '%s\t%s\n' "$1" "$2"; }
+
+digest() { # FILE
+	if [[ -f $1 ]]; then sha256sum <"$1" | cut -d' ' -f1; else echo missing; fi
+}
+
+owner_mode() { # PATH
+	stat -c '%U:%G %a' "$1" 2>/dev/null || echo missing
+}
+
+immutable() { # PATH: lsattr's fifth flag column is "i"
+	local flags
+	flags=$(lsattr -d "$1" 2>/dev/null) || {
+		echo missing
+		return
+	}
+	if [[ ${flags:4:1} == i ]]; then echo immutable; else echo mutable; fi
+}
+
+json_string() { # TEXT: JSON-escaped, for the few characters a report holds
+	local s=$1
+	s=${s//\\/\\\\}
+	s=${s//\"/\\\"}
+	s=${s//$'\t'/\\t}
+	s=${s//$'\n'/\\n}
+	printf '"%s"' "$s"
+}
+
+report() {
+	local copy=$HOME_DIR/rsync ak=$HOME_DIR/.ssh/authorized_keys caps
+	item gate "$(digest "$LIBEXEC/rsync-gate") $(owner_mode "$LIBEXEC/rsync-gate")"
+	item refresh_script "$(digest "$LIBEXEC/refresh-rsync-copy") $(owner_mode "$LIBEXEC/refresh-rsync-copy")"
+	if command -v dpkg >/dev/null && [[ -d ${APT_HOOK_PATH%/*} ]]; then
+		item package_hook "$(digest "$APT_HOOK_PATH")"
+	else
+		item package_hook "$(digest "$PACMAN_HOOK_PATH")"
+	fi
+	item rsyncr_account "$(getent passwd rsyncr | cut -d: -f6,7 || echo missing) $(passwd -S rsyncr 2>/dev/null | cut -d' ' -f2 || echo missing)"
+	item copy_dir "$(owner_mode "$HOME_DIR")"
+	item copy_mode "$(owner_mode "$copy")"
+	caps=$(getcap "$copy" 2>/dev/null | cut -d' ' -f2-)
+	item copy_caps "${caps:-none}"
+	if cmp -s "$SYSTEM_RSYNC" "$copy"; then item copy_content same-as-system-rsync; else item copy_content differs; fi
+	item authorized_keys "$(digest "$ak") $(owner_mode "$ak") $(immutable "$ak")"
+	item ssh_dir "$(owner_mode "$HOME_DIR/.ssh") $(immutable "$HOME_DIR/.ssh")"
+}
+
+main() {
+	local text
+	text=$(report) || die "could not read the host's state"
+	printf '{"report":%s}\n' "$(json_string "$text")"
+}
+
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+	main
+fi
