@@ -72,6 +72,9 @@ export function driftOf(expected: Report, observed: Report): Record<string, stri
     return drift;
 }
 
+/** The inputs the program sets; `check` adds the drifted items beside them. */
+const TRACKED = ["host", "port", "user", "privateKey", "hostKey", "checkScript", "repairScripts", "expected"];
+
 interface HostCheckInputs {
     host: string;
     port: number;
@@ -162,7 +165,12 @@ async function observe(inputs: HostCheckInputs, prelude = ""): Promise<Record<st
 async function repair(inputs: HostCheckInputs): Promise<void> {
     // Each provisioning script's own stdout is not the report: send it to stderr.
     const repairs = inputs.repairScripts.map((s) => `${s} </dev/null >&2\n`).join("");
-    const drift = await observe(inputs, `set -e\n${repairs}`);
+    let drift: Record<string, string>;
+    try {
+        drift = await observe(inputs, `set -e\n${repairs}`);
+    } catch (e) {
+        throw new Error(`repairing ${inputs.host}:${inputs.port} failed: ${(e as Error).message}`);
+    }
     if (Object.keys(drift).length > 0) {
         throw new Error(
             `${inputs.host}:${inputs.port} still drifts after repair:\n${Object.entries(drift)
@@ -174,7 +182,7 @@ async function repair(inputs: HostCheckInputs): Promise<void> {
 
 function tracked(inputs: HostCheckInputs): Record<string, unknown> {
     const outs: Record<string, unknown> = {};
-    for (const key of ["host", "port", "user", "privateKey", "hostKey", "checkScript", "repairScripts", "expected"]) {
+    for (const key of TRACKED) {
         outs[key] = inputs[key];
     }
     return { ...outs, drifted: [] };
@@ -182,10 +190,17 @@ function tracked(inputs: HostCheckInputs): Record<string, unknown> {
 
 const hostCheckProvider: pulumi.dynamic.ResourceProvider = {
     /** Runs the check on every preview and up; drifted items become properties, so the diff names them. */
-    async check(_olds: HostCheckInputs, news: HostCheckInputs) {
+    async check(olds: HostCheckInputs, news: HostCheckInputs) {
         // The engine's placeholder for a value a preview cannot know yet.
         const unknown = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
         const inputs: HostCheckInputs = { ...news, drifted: [] };
+        // The engine shows a diff of old and new inputs, and the old ones keep the items of
+        // earlier drift: carry them over unchanged so that only what drifts now shows.
+        for (const [key, value] of Object.entries(olds ?? {})) {
+            if (!TRACKED.includes(key) && key !== "drifted" && !key.startsWith("__")) {
+                inputs[key] = value;
+            }
+        }
         const known = ["host", "port", "user", "privateKey", "checkScript", "expected"].every(
             (k) => news[k] !== unknown && news[k] !== undefined,
         );
@@ -194,16 +209,17 @@ const hostCheckProvider: pulumi.dynamic.ResourceProvider = {
             return { inputs };
         }
         const drift = await observe(news);
+        // The time makes a repeated drift of the same item show as a change too.
+        const at = new Date().toISOString().replace(/\.\d+Z$/, "Z");
         for (const [item, what] of Object.entries(drift)) {
-            inputs[item] = what;
+            inputs[item] = `${what} (checked ${at})`;
         }
         inputs.drifted = Object.keys(drift);
         return { inputs };
     },
 
     async diff(_id: string, olds: HostCheckInputs, news: HostCheckInputs) {
-        const keys = ["host", "port", "user", "privateKey", "hostKey", "checkScript", "repairScripts", "expected"];
-        const changed = keys.filter((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k]));
+        const changed = TRACKED.filter((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k]));
         const drifted = news.drifted ?? [];
         return { changes: changed.length > 0 || drifted.length > 0 };
     },

@@ -69,6 +69,7 @@ main() {
 	printf '{"report":%s}\n' "$(json_string "$text")"
 }
 
-if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+# Guarded so tests can source it; under `bash -c` BASH_SOURCE is empty.
+if [[ ${BASH_SOURCE[0]-$0} == "$0" ]]; then
 	main
 fi

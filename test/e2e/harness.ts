@@ -124,6 +124,18 @@ export class Stack {
         fs.rmSync(written);
     }
 
+    /** Points the stack at a running lab (lab/configure-stack). */
+    configureForLab(lab: Lab): void {
+        // The stack's backend must win over one the calling shell may have set.
+        const r = spawnSync(path.join(REPO_DIR, "lab", "configure-stack"), [this.name, "--config-file", this.configFile], {
+            env: { ...lab.env, ...this.env },
+            encoding: "utf8",
+        });
+        if (r.status !== 0) {
+            throw new Error(`configure-stack: ${r.stderr}`);
+        }
+    }
+
     /** Every file of the state backend, concatenated: for secret scans. */
     stateText(): string {
         const out: string[] = [];

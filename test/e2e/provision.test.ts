@@ -2,10 +2,8 @@
 // every promise checked on the hosts themselves and attacked where it is a
 // security promise. The tests in this file run in order on one lab.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Lab, REPO_DIR, Stack } from "./harness";
-import { spawnSync } from "child_process";
+import { Lab, Stack } from "./harness";
 import * as fs from "fs";
-import * as path from "path";
 
 // Its own ports and state, apart from the demo's lab (2221/2222).
 const lab = new Lab(2241);
@@ -31,13 +29,7 @@ describe("pullsnap on the lab", () => {
     beforeAll(() => {
         lab.up();
         stack.init();
-        const r = spawnSync(path.join(REPO_DIR, "lab", "configure-stack"), [stack.name, "--config-file", stack.configFile], {
-            env: { ...stack.env, ...lab.env },
-            encoding: "utf8",
-        });
-        if (r.status !== 0) {
-            throw new Error(`configure-stack: ${r.stderr}`);
-        }
+        stack.configureForLab(lab);
     });
 
     afterAll(() => {
