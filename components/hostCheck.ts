@@ -20,6 +20,7 @@ export interface ServerCheckParts {
 export function checkServerScript(parts: ServerCheckParts): string {
     return renderScript({
         vars: { CHECK_RUNNER: parts.runner ? "1" : "", MOUNT_POINT: parts.mountPoint ?? "", JOBS: parts.jobs ?? [] },
+        files: { CHECK_LIB: hostFile("lib/check.sh") },
         script: hostFile("backup-server/check-server.sh"),
     });
 }

@@ -40,7 +40,7 @@ export function setupSourceScript(settings: SourceSettings): string {
 
 /** Reports what setup-source.sh manages; HostCheck compares it on every preview. */
 export function checkSourceScript(): string {
-    return renderScript({ script: hostFile("source/check-source.sh") });
+    return renderScript({ files: { CHECK_LIB: hostFile("lib/check.sh") }, script: hostFile("source/check-source.sh") });
 }
 
 export function removeSourceScript(): string {

@@ -17,28 +17,12 @@ set -euo pipefail
 : "${MOUNT_POINT:=}"
 [[ -v JOBS ]] || JOBS=()
 
+# shellcheck source=hosts/lib/check.sh
+source "${CHECK_LIB:-${BASH_SOURCE[0]%/*}/../lib/check.sh}"
+
 die() {
 	echo "check-server: $*" >&2
 	exit 1
-}
-
-item() { printf '%s\t%s\n' "$1" "$2"; }
-
-digest() { # FILE
-	if [[ -f $1 ]]; then sha256sum <"$1" | cut -d' ' -f1; else echo missing; fi
-}
-
-owner_mode() { # PATH
-	stat -c '%U:%G %a' "$1" 2>/dev/null || echo missing
-}
-
-json_string() { # TEXT: JSON-escaped, for the few characters a report holds
-	local s=$1
-	s=${s//\\/\\\\}
-	s=${s//\"/\\\"}
-	s=${s//$'\t'/\\t}
-	s=${s//$'\n'/\\n}
-	printf '"%s"' "$s"
 }
 
 runner_report() {
@@ -83,7 +67,7 @@ report() {
 main() {
 	local text
 	text=$(report) || die "could not read the host's state"
-	printf '{"report":%s}\n' "$(json_string "$text")"
+	print_report "$text"
 }
 
 # Guarded so tests can source it; under `bash -c` BASH_SOURCE is empty.

@@ -11,19 +11,12 @@ set -euo pipefail
 : "${APT_HOOK_PATH:=/etc/apt/apt.conf.d/80rsync-readcap}"
 : "${PACMAN_HOOK_PATH:=/etc/pacman.d/hooks/rsync-readcap.hook}"
 
+# shellcheck source=hosts/lib/check.sh
+source "${CHECK_LIB:-${BASH_SOURCE[0]%/*}/../lib/check.sh}"
+
 die() {
 	echo "check-source: $*" >&2
 	exit 1
-}
-
-item() { printf '%s\t%s\n' "$1" "$2"; }
-
-digest() { # FILE
-	if [[ -f $1 ]]; then sha256sum <"$1" | cut -d' ' -f1; else echo missing; fi
-}
-
-owner_mode() { # PATH
-	stat -c '%U:%G %a' "$1" 2>/dev/null || echo missing
 }
 
 immutable() { # PATH: lsattr's fifth flag column is "i"
@@ -33,15 +26,6 @@ immutable() { # PATH: lsattr's fifth flag column is "i"
 		return
 	}
 	if [[ ${flags:4:1} == i ]]; then echo immutable; else echo mutable; fi
-}
-
-json_string() { # TEXT: JSON-escaped, for the few characters a report holds
-	local s=$1
-	s=${s//\\/\\\\}
-	s=${s//\"/\\\"}
-	s=${s//$'\t'/\\t}
-	s=${s//$'\n'/\\n}
-	printf '"%s"' "$s"
 }
 
 report() {
@@ -66,7 +50,7 @@ report() {
 main() {
 	local text
 	text=$(report) || die "could not read the host's state"
-	printf '{"report":%s}\n' "$(json_string "$text")"
+	print_report "$text"
 }
 
 # Guarded so tests can source it; under `bash -c` BASH_SOURCE is empty.
