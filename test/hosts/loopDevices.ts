@@ -26,6 +26,8 @@ export class LoopDevices {
             this.devices.flatMap((device) => execFileSync("lsblk", ["-nro", "MOUNTPOINT", device], { encoding: "utf8" }).split("\n")),
         );
         for (const mountPoint of [...mounts].filter(Boolean)) {
+            // A background balance (after `btrfs device add`) keeps the mount busy.
+            spawnSync("btrfs", ["balance", "cancel", mountPoint]);
             execFileSync("umount", [mountPoint]);
         }
         for (const device of this.devices) {
