@@ -74,7 +74,12 @@ describe("pullsnap on the lab", () => {
             runuser -u rsyncr -- /var/lib/rsync-readcap/rsync /root/secret/root-only.txt "$scratch/copy" && md5sum < "$scratch/copy" | cut -c1-32
             md5sum < /root/secret/root-only.txt | cut -c1-32
             if runuser -u rsyncr -- chmod 0755 /var/lib/rsync-readcap/rsync 2>/dev/null; then echo RSYNCR-CAN-CHMOD; else echo chmod-refused; fi
-            if runuser -u rsyncr -- /var/lib/rsync-readcap/rsync /etc/hostname /root/written-by-rsyncr 2>/dev/null; then echo RSYNCR-CAN-WRITE; else echo write-refused; fi`,
+            if runuser -u rsyncr -- /var/lib/rsync-readcap/rsync /etc/hostname /root/written-by-rsyncr 2>/dev/null; then echo RSYNCR-CAN-WRITE; else echo write-refused; fi
+            # A compromised rsyncr must not widen its own SSH access.
+            keys=/var/lib/rsync-readcap/.ssh
+            if runuser -u rsyncr -- sh -c "echo ssh-ed25519 AAAA attacker >> $keys/authorized_keys" 2>/dev/null; then echo KEYS-WRITABLE; else echo keys-refused; fi
+            if runuser -u rsyncr -- sh -c "echo ssh-ed25519 AAAA attacker > $keys/authorized_keys2" 2>/dev/null; then echo KEYS2-CREATED; else echo keys2-refused; fi
+            if runuser -u rsyncr -- mv $keys/authorized_keys $keys/old 2>/dev/null; then echo KEYS-MOVED; else echo move-refused; fi`,
         );
         const lines = out.trim().split("\n");
         expect(lines[0]).toMatch(/^\/var\/lib\/rsync-readcap\/rsync cap_dac_read_search=ep$/);
@@ -83,7 +88,7 @@ describe("pullsnap on the lab", () => {
         expect(lines[4]).toBe("L");
         expect(lines[5]).toBe("other-refused");
         expect(lines[6]).toBe(lines[7]);
-        expect(lines.slice(8)).toEqual(["chmod-refused", "write-refused"]);
+        expect(lines.slice(8)).toEqual(["chmod-refused", "write-refused", "keys-refused", "keys2-refused", "move-refused"]);
     });
 
     it("lets rsyncr's authorized key do nothing but a read-only rsync", () => {
@@ -122,6 +127,7 @@ describe("pullsnap on the lab", () => {
             btrfs filesystem df /plus/backup
             findmnt -nro OPTIONS /plus/backup
             grep ' /plus/backup ' /etc/fstab
+            systemctl show -p ProtectSystem -p ProtectHome -p PrivateTmp -p NoNewPrivileges -p ReadWritePaths backup_main.service
             systemctl list-timers --all --no-pager backup_main.timer
             systemctl is-enabled backup_main.timer`,
         );
@@ -133,6 +139,12 @@ describe("pullsnap on the lab", () => {
         expect(out).toMatch(/(^|,)nosuid(,|$)/m);
         expect(out).toMatch(/(^|,)nodev(,|$)/m);
         expect(out).toMatch(/^UUID=\S+ \/plus\/backup btrfs nosuid,nodev,noexec,noatime 0 0$/m);
+        // The runner's sandbox, as systemd applies it.
+        expect(out).toMatch(/^ProtectSystem=strict$/m);
+        expect(out).toMatch(/^ProtectHome=yes$/m);
+        expect(out).toMatch(/^PrivateTmp=yes$/m);
+        expect(out).toMatch(/^NoNewPrivileges=yes$/m);
+        expect(out).toMatch(/^ReadWritePaths=\/plus\/backup\/main\s*$/m);
         expect(out).toContain("backup_main.timer");
         expect(out.trim().endsWith("enabled")).toBe(true);
     });
