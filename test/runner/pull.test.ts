@@ -33,6 +33,20 @@ let runner: Runner;
 let mount: string;
 const running: Started[] = [];
 
+/** Read-only snapshots of the job's current, under given names: a history without waiting for it. */
+async function seedSnapshots(job: string, names: readonly string[]): Promise<void> {
+    for (const name of names) {
+        await must("btrfs", [
+            "-q",
+            "subvolume",
+            "snapshot",
+            "-r",
+            path.join(mount, job, "current"),
+            path.join(mount, job, "snapshots", name),
+        ]);
+    }
+}
+
 async function snapshots(job: string): Promise<string[]> {
     try {
         return (await fs.readdir(path.join(mount, job, "snapshots"))).sort();
@@ -184,16 +198,7 @@ describe("a failed run", () => {
         // Old snapshots that the policy below would delete after a success.
         await writeJob("flaky");
         expect(await runner.run(["run", "flaky"])).toMatchObject({ code: 0 });
-        for (const name of OLD) {
-            await must("btrfs", [
-                "-q",
-                "subvolume",
-                "snapshot",
-                "-r",
-                path.join(mount, "flaky/current"),
-                path.join(mount, "flaky/snapshots", name),
-            ]);
-        }
+        await seedSnapshots("flaky", OLD);
         const before = await snapshots("flaky");
         const hook = path.join(dir, "notify-hook");
         const hookLog = path.join(dir, "notify.log");
@@ -290,16 +295,7 @@ describe("prune", () => {
         await writeJob("history", { preserve_min: "1d", preserve: "2d 1m" });
         expect(await runner.run(["run", "history"])).toMatchObject({ code: 0 });
         const names = ["2024-01-10T00:00:00Z", "2024-01-20T00:00:00Z", "2024-02-05T00:00:00Z", "2024-02-06T00:00:00Z"];
-        for (const name of names) {
-            await must("btrfs", [
-                "-q",
-                "subvolume",
-                "snapshot",
-                "-r",
-                path.join(mount, "history/current"),
-                path.join(mount, "history/snapshots", name),
-            ]);
-        }
+        await seedSnapshots("history", names);
         const before = await snapshots("history");
         // On 2024-02-06 at noon: Feb 5 and 6 are within 2d (first of their day),
         // Jan 10 is the first of January (1 month back), Jan 20 goes.
