@@ -10,12 +10,13 @@ import { sshConnection } from "./components/hostConnection";
 import { SourceHost } from "./components/sourceHost";
 
 const raw = new pulumi.Config("pullsnap");
-const config = parseConfig({ backupServer: raw.getObject("backupServer"), jobs: raw.getObject("jobs") });
-const { volume, drives, wipeDrives } = config.backupServer;
+const config = parseConfig({ backupServer: raw.getObject("backupServer"), jobs: raw.getObject("jobs"), alerts: raw.getObject("alerts") });
+const { volume, drives, wipeDrives, removeDrives, scrubSchedule, metricsDir } = config.backupServer;
 
 const server = new BackupServer("backup", {
     connection: sshConnection(config.backupServer.connection),
-    volume: { ...volume, drives, wipeDrives },
+    volume: { ...volume, drives, wipeDrives, removeDrives },
+    maintenance: { scrubSchedule, metricsDir, alerts: config.alerts },
 });
 
 const jobs = config.jobs.map((job) => {
@@ -32,6 +33,7 @@ const jobs = config.jobs.map((job) => {
             job,
             mountPoint: server.volume.mountPoint,
             sourceHostKey: source.hostKey,
+            metricsDir,
         },
         { dependsOn: [server] },
     );
@@ -45,7 +47,12 @@ new HostCheck(
     "backup-check",
     {
         connection: sshConnection(config.backupServer.connection),
-        checkScript: checkServerScript({ runner: true, mountPoint: volume.mountPoint, jobs: config.jobs.map((j) => j.name) }),
+        checkScript: checkServerScript({
+            runner: true,
+            mountPoint: volume.mountPoint,
+            maintenance: true,
+            jobs: config.jobs.map((j) => j.name),
+        }),
         repairScripts: serverSteps.map((s) => s.script),
         expected: pulumi.all(serverSteps.map((s) => s.report)).apply(joinReports),
     },

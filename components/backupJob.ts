@@ -1,12 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { Job } from "./config";
-import { hostFile, renderScript } from "./remoteScript";
+import { CONFIG_DIR, hostFile, renderScript, renderUnit, RUNNER_PATH } from "./remoteScript";
 import { remoteStep, scriptResult } from "./hostConnection";
 import { checkedStep, checkServerScript, CheckedStep } from "./hostCheck";
-
-export const CONFIG_DIR = "/etc/pullsnap";
-export const RUNNER_PATH = "/usr/local/sbin/pullsnap";
 
 export interface BackupJobArgs {
     /** SSH connection to the backup server. */
@@ -17,10 +14,12 @@ export interface BackupJobArgs {
     readonly mountPoint: pulumi.Input<string>;
     /** The source's SSH host key, pinned for the pull address. */
     readonly sourceHostKey: pulumi.Input<string>;
+    /** Where the runner writes Prometheus textfile metrics, if anywhere. */
+    readonly metricsDir?: string;
 }
 
 /** The runner's config for one job (see `pullsnap --help`); data, never sourced. */
-export function renderJobConfig(job: Job, mountPoint: string): string {
+export function renderJobConfig(job: Job, mountPoint: string, metricsDir?: string): string {
     const lines = [
         "# Written by pullsnap (Pulumi). The next `pulumi up` reverts hand edits.",
         `source_host=${job.pullAddress.host}`,
@@ -34,6 +33,7 @@ export function renderJobConfig(job: Job, mountPoint: string): string {
         `preserve_min=${job.retention.minimum}`,
         `preserve=${job.retention.preserve}`,
         `max_age=${job.maxAge}`,
+        ...(metricsDir === undefined ? [] : [`metrics_dir=${metricsDir}`]),
     ];
     return `${lines.join("\n")}\n`;
 }
@@ -44,22 +44,19 @@ export function knownHostsLine(address: { host: string; port: number }, hostKey:
     return `${host} ${hostKey}\n`;
 }
 
-/** Fills a unit template from hosts/backup-server; an unknown placeholder is an error. */
-export function renderUnit(template: string, values: Record<string, string>): string {
-    return template.replace(/@([A-Z_]+)@/g, (whole, key: string) => {
-        if (!(key in values)) {
-            throw new Error(`unit template placeholder ${whole} has no value; known: ${Object.keys(values).join(", ")}`);
-        }
-        return values[key];
-    });
-}
-
-export function installJobScript(job: Job, mountPoint: string, sourceHostKey: string): string {
-    const values = { JOB: job.name, ON_CALENDAR: job.schedule, MOUNT: mountPoint, RUNNER: RUNNER_PATH, CONFIG_DIR, METRICS_DIR: "" };
+export function installJobScript(job: Job, mountPoint: string, sourceHostKey: string, metricsDir?: string): string {
+    const values = {
+        JOB: job.name,
+        ON_CALENDAR: job.schedule,
+        MOUNT: mountPoint,
+        RUNNER: RUNNER_PATH,
+        CONFIG_DIR,
+        METRICS_DIR: metricsDir ?? "",
+    };
     return renderScript({
         vars: { JOB: job.name, SCHEDULE: job.schedule, MOUNT_POINT: mountPoint },
         files: {
-            JOB_CONF: renderJobConfig(job, mountPoint),
+            JOB_CONF: renderJobConfig(job, mountPoint, metricsDir),
             KNOWN_HOSTS: knownHostsLine(job.pullAddress, sourceHostKey),
             SERVICE_UNIT: renderUnit(hostFile("backup-server/backup_job.service.in"), values),
             TIMER_UNIT: renderUnit(hostFile("backup-server/backup_job.timer.in"), values),
@@ -91,7 +88,7 @@ export class BackupJob extends pulumi.ComponentResource {
                 connection: args.connection,
                 create: pulumi
                     .all([args.mountPoint, args.sourceHostKey])
-                    .apply(([mountPoint, hostKey]) => installJobScript(args.job, mountPoint, hostKey)),
+                    .apply(([mountPoint, hostKey]) => installJobScript(args.job, mountPoint, hostKey, args.metricsDir)),
                 delete: removeJobScript(args.job.name),
                 check: checkServerScript({ jobs: [args.job.name] }),
             },

@@ -4,12 +4,15 @@ import { BtrfsVolume, VolumeLayout } from "./btrfsVolume";
 import { hostFile, renderScript } from "./remoteScript";
 import { remoteStep, scriptResult } from "./hostConnection";
 import { checkedStep, CheckedStep, checkServerScript } from "./hostCheck";
+import { Maintenance, MaintenanceSettings } from "./maintenance";
 
 export interface BackupServerArgs {
     /** SSH connection Pulumi uses to provision the backup server. */
     readonly connection: pulumi.Input<command.types.input.remote.ConnectionArgs>;
     /** The Btrfs volume's drives, label, mount point and profiles. */
-    readonly volume: pulumi.Input<VolumeLayout>;
+    readonly volume: VolumeLayout;
+    /** Scrub schedule, metrics folder and the alert channel. */
+    readonly maintenance: Omit<MaintenanceSettings, "mountPoint" | "drives">;
 }
 
 export function prepareServerScript(): string {
@@ -22,7 +25,8 @@ export function removeServerScript(): string {
 
 /**
  * The host that pulls and keeps the snapshots: packages, the runner, root's
- * backup key (generated there, never leaving it) and the Btrfs volume.
+ * backup key (generated there, never leaving it), the Btrfs volume and its
+ * maintenance (scrub, SMART, alerts).
  */
 export class BackupServer extends pulumi.ComponentResource {
     /** The backup key's public half, authorized on every source host. */
@@ -49,7 +53,15 @@ export class BackupServer extends pulumi.ComponentResource {
             { connection: args.connection, layout: args.volume },
             { parent: this, dependsOn: prepare },
         );
-        this.checkedSteps = [checkedStep(prepare), this.volume.checkedStep];
+        const maintenance = new Maintenance(
+            `${name}-maintenance`,
+            {
+                connection: args.connection,
+                settings: { ...args.maintenance, mountPoint: args.volume.mountPoint, drives: args.volume.drives },
+            },
+            { parent: this, dependsOn: this.volume },
+        );
+        this.checkedSteps = [checkedStep(prepare), this.volume.checkedStep, maintenance.checkedStep];
         this.registerOutputs({ publicKey: this.publicKey });
     }
 }

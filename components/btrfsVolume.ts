@@ -9,6 +9,8 @@ export interface VolumeLayout {
     readonly drives: string[];
     /** Drives that may be wiped although they hold data. */
     readonly wipeDrives: string[];
+    /** Drives to take out of the volume; their data moves to the others first. */
+    readonly removeDrives: string[];
     /** Btrfs label, "backup" in the seed. */
     readonly label: string;
     /** Where fstab mounts the volume, "/plus/backup" in the seed. */
@@ -34,6 +36,7 @@ export function prepareVolumeScript(layout: VolumeLayout): string {
             METADATA_PROFILE: layout.metadataProfile,
             DRIVES: layout.drives,
             WIPE_DRIVES: layout.wipeDrives,
+            REMOVE_DRIVES: layout.removeDrives,
         },
         script: hostFile("backup-server/prepare-volume.sh"),
     });

@@ -136,12 +136,42 @@ export const BackupServer = strict({
     drives: z.array(devicePath).min(1),
     /** Drives that may be wiped although they hold a filesystem or partition table. */
     wipeDrives: z.array(devicePath).default([]),
+    /** Drives to take out of the volume with `btrfs device remove`, which first moves their data to the others. */
+    removeDrives: z.array(devicePath).default([]),
     volume: Volume.default({ label: "backup", mountPoint: "/plus/backup", dataProfile: "single" }),
+    /** When `btrfs scrub` reads the whole volume back and checks every checksum (systemd OnCalendar). */
+    scrubSchedule: onCalendar.default("monthly"),
+    /** A folder for Prometheus textfile metrics (node_exporter's textfile collector), or none. */
+    metricsDir: absolutePath.optional(),
 });
+
+const httpUrl = z.string().regex(/^https?:\/\/[^\s"'\\]+$/, "must be an http:// or https:// URL without spaces or quotes");
+
+/**
+ * One channel for every alert: failed and stale backups, scrub errors, SMART
+ * warnings. The URL and token are secrets: set them with `pulumi config set --secret`.
+ */
+export const Alerts = strict({
+    format: z.enum(["slack", "matrix"]),
+    /** Slack: the incoming-webhook URL. Matrix: the homeserver's base URL. */
+    url: httpUrl,
+    /** Matrix only: the room to post in, e.g. "!abcdef:example.org". */
+    matrixRoom: z
+        .string()
+        .regex(/^![A-Za-z0-9._=-]+:[A-Za-z0-9.:-]+$/, 'must be a Matrix room id, e.g. "!abcdef:example.org"')
+        .optional(),
+    /** Matrix only: the access token of the account that posts. */
+    matrixToken: z
+        .string()
+        .regex(/^[A-Za-z0-9._~+/=-]+$/, "must be a Matrix access token (letters, digits and ._~+/=-)")
+        .optional(),
+});
+export type Alerts = z.infer<typeof Alerts>;
 
 export const StackConfig = strict({
     backupServer: BackupServer,
     jobs: z.array(Job).min(1),
+    alerts: Alerts.optional(),
 });
 export type StackConfig = z.infer<typeof StackConfig>;
 
@@ -175,6 +205,28 @@ function crossKeyProblems(input: unknown): Problem[] {
             problems.push({ path: ["backupServer", "wipeDrives", i], message: `must also be listed in drives (${drives.join(", ")})` });
         }
     });
+    asArray(field(server, "removeDrives")).forEach((d, i) => {
+        if (drives.includes(d)) {
+            problems.push({
+                path: ["backupServer", "removeDrives", i],
+                message: "is also listed in drives; a drive is either kept or removed",
+            });
+        }
+    });
+    const alerts = field(input, "alerts");
+    if (field(alerts, "format") === "matrix") {
+        for (const key of ["matrixRoom", "matrixToken"]) {
+            if (field(alerts, key) === undefined) {
+                problems.push({ path: ["alerts", key], message: "is required when alerts.format is matrix" });
+            }
+        }
+    } else if (field(alerts, "format") === "slack") {
+        for (const key of ["matrixRoom", "matrixToken"]) {
+            if (field(alerts, key) !== undefined) {
+                problems.push({ path: ["alerts", key], message: "is only used when alerts.format is matrix" });
+            }
+        }
+    }
     const volume = field(server, "volume");
     for (const key of ["dataProfile", "metadataProfile"]) {
         const profile = field(volume, key);
@@ -204,7 +256,7 @@ export class ConfigError extends Error {
     }
 }
 
-const secretKeys = new Set(["privateKey"]);
+const secretKeys = new Set(["privateKey", "url", "matrixToken"]);
 
 /** Formats a path the way `pulumi config set --path` spells it. */
 export function configKeyPath(namespace: string, path: PropertyKey[]): string {

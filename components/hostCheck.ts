@@ -13,13 +13,19 @@ import { hostFile, renderScript } from "./remoteScript";
 export interface ServerCheckParts {
     readonly runner?: boolean;
     readonly mountPoint?: string;
+    readonly maintenance?: boolean;
     readonly jobs?: string[];
 }
 
 /** Reports what the backup server's steps manage (check-server.sh); HostCheck compares it on every preview. */
 export function checkServerScript(parts: ServerCheckParts): string {
     return renderScript({
-        vars: { CHECK_RUNNER: parts.runner ? "1" : "", MOUNT_POINT: parts.mountPoint ?? "", JOBS: parts.jobs ?? [] },
+        vars: {
+            CHECK_RUNNER: parts.runner ? "1" : "",
+            MOUNT_POINT: parts.mountPoint ?? "",
+            CHECK_MAINTENANCE: parts.maintenance ? "1" : "",
+            JOBS: parts.jobs ?? [],
+        },
         files: { CHECK_LIB: hostFile("lib/check.sh") },
         script: hostFile("backup-server/check-server.sh"),
     });

@@ -8,6 +8,10 @@ import * as path from "path";
 
 export const HOSTS_DIR = path.join(__dirname, "..", "hosts");
 
+/** Where the runner and its config live on the backup server. */
+export const CONFIG_DIR = "/etc/pullsnap";
+export const RUNNER_PATH = "/usr/local/sbin/pullsnap";
+
 /** Reads a file kept under hosts/, e.g. hostFile("source/rsync-gate"). */
 export function hostFile(relative: string): string {
     return fs.readFileSync(path.join(HOSTS_DIR, relative), "utf8");
@@ -65,4 +69,14 @@ export function renderScript(bundle: ScriptBundle): string {
         throw new Error(`remote script is ${command.length} bytes; the limit for one command is 120 KiB`);
     }
     return command;
+}
+
+/** Fills a unit template from hosts/backup-server; an unknown placeholder is an error. */
+export function renderUnit(template: string, values: Record<string, string>): string {
+    return template.replace(/@([A-Z_]+)@/g, (whole, key: string) => {
+        if (!(key in values)) {
+            throw new Error(`unit template placeholder ${whole} has no value; known: ${Object.keys(values).join(", ")}`);
+        }
+        return values[key];
+    });
 }

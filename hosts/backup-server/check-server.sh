@@ -6,7 +6,7 @@
 # and compares. Read-only.
 #
 # Inputs: CHECK_RUNNER (1 or empty), MOUNT_POINT (empty: skip the volume),
-# JOBS (array of job names).
+# CHECK_MAINTENANCE (1 or empty), JOBS (array of job names).
 set -euo pipefail
 
 : "${CONFIG_DIR:=/etc/pullsnap}"
@@ -15,6 +15,8 @@ set -euo pipefail
 : "${FSTAB:=/etc/fstab}"
 : "${CHECK_RUNNER:=}"
 : "${MOUNT_POINT:=}"
+: "${CHECK_MAINTENANCE:=}"
+: "${SMARTD_CONF_PATH:=/etc/smartd.conf}"
 [[ -v JOBS ]] || JOBS=()
 
 # shellcheck source=hosts/lib/check.sh
@@ -46,6 +48,19 @@ volume_report() {
 	item mount "$mounted"
 }
 
+maintenance_report() {
+	item server_config "$(digest "$CONFIG_DIR/pullsnap.conf") $(owner_mode "$CONFIG_DIR/pullsnap.conf")"
+	item smartd_config "$(digest "$SMARTD_CONF_PATH")"
+	local unit timer units=""
+	for unit in pullsnap-scrub.service pullsnap-scrub.timer pullsnap-watch.service pullsnap-watch.timer; do
+		units+=" $(digest "$UNIT_DIR/$unit")"
+	done
+	item maintenance_units "${units# }"
+	for timer in scrub watch; do
+		item "${timer}_timer" "$(systemctl is-enabled "pullsnap-$timer.timer" 2>/dev/null || true) $(systemctl is-active "pullsnap-$timer.timer" 2>/dev/null || true)"
+	done
+}
+
 job_report() { # JOB
 	local job=$1
 	item "job_${job}_config" "$(digest "$CONFIG_DIR/jobs/$job.conf")"
@@ -58,6 +73,7 @@ report() {
 	local job
 	[[ -z $CHECK_RUNNER ]] || runner_report
 	[[ -z $MOUNT_POINT ]] || volume_report
+	[[ -z $CHECK_MAINTENANCE ]] || maintenance_report
 	for job in "${JOBS[@]}"; do
 		[[ $job =~ ^[a-z0-9][a-z0-9-]*$ ]] || die "bad job name \"$job\""
 		job_report "$job"

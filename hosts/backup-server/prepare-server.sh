@@ -9,9 +9,10 @@ set -euo pipefail
 
 : "${CONFIG_DIR:=/etc/pullsnap}"
 : "${RUNNER_PATH:=/usr/local/sbin/pullsnap}"
-PACKAGES=(btrfs-progs rsync parted openssh-client util-linux)
-# The runner also confines rsync with unshare, setpriv and findmnt (util-linux).
-COMMANDS=(btrfs rsync parted ssh flock unshare setpriv findmnt)
+PACKAGES=(btrfs-progs rsync parted openssh-client util-linux smartmontools curl)
+# The runner also confines rsync with unshare, setpriv and findmnt (util-linux),
+# reads SMART health with smartctl and sends alerts with curl.
+COMMANDS=(btrfs rsync parted ssh flock unshare setpriv findmnt smartctl smartd curl)
 
 log() { echo "[backup $(hostname)] $*" >&2; }
 die() {

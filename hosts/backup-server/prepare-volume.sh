@@ -10,14 +10,19 @@
 #   foreign    anything else: refused, unless listed in WIPE_DRIVES
 # A mounted drive is never written. Drives new to an existing volume are added
 # with `btrfs device add` and a background balance (the seed's "Add physical
-# space"). Idempotent. Logs to stderr; stdout carries one JSON line for Pulumi.
+# space"). A drive of the volume that is no longer configured is refused
+# unless REMOVE_DRIVES lists it; then `btrfs device remove` moves its data to
+# the other drives first, if they have the room. Idempotent. Logs to stderr;
+# stdout carries one JSON line for Pulumi.
 #
 # Inputs (set by components/btrfsVolume.ts): LABEL, MOUNT_POINT, DATA_PROFILE,
-# METADATA_PROFILE, DRIVES (array), WIPE_DRIVES (array).
+# METADATA_PROFILE, DRIVES (array), WIPE_DRIVES (array), REMOVE_DRIVES (array).
 set -euo pipefail
 
 : "${MOUNT_OPTIONS:=nosuid,nodev,noexec,noatime}"
 : "${FSTAB:=/etc/fstab}"
+: "${PROGRESS_INTERVAL:=15}"
+[[ -v REMOVE_DRIVES ]] || REMOVE_DRIVES=()
 
 log() { echo "[volume $(hostname)] $*" >&2; }
 die() {
@@ -113,10 +118,86 @@ ensure_mounted() { # UUID
 		mount -o "remount,$MOUNT_OPTIONS" "$MOUNT_POINT"
 	else
 		log "mounting $MOUNT_POINT"
-		mount --fstab "$FSTAB" "$MOUNT_POINT"
+		if ! mount --fstab "$FSTAB" "$MOUNT_POINT"; then
+			if btrfs filesystem show "$1" 2>/dev/null | grep -q 'devices missing'; then
+				die "volume $1 cannot be mounted: a drive is missing (failed or unplugged). With data profile $DATA_PROFILE the volume's data is lost; nothing was changed. See README, \"Replace a failed drive\""
+			fi
+			die "mounting volume $1 at $MOUNT_POINT failed (see above); nothing was changed"
+		fi
 	fi
 	[[ $(findmnt -nro UUID --mountpoint "$MOUNT_POINT") == "$1" ]] ||
 		die "$MOUNT_POINT is mounted, but not from volume $1"
+}
+
+# The volume's devices, one "PATH<TAB>ALLOCATED<TAB>UNALLOCATED" line each, in bytes.
+device_usage() {
+	btrfs device usage -b "$MOUNT_POINT" | awk '
+		/^\/dev\// { path = $1; sub(/,$/, "", path) }
+		/Device size:/ { size[path] = $NF }
+		/Unallocated:/ { free[path] = $NF }
+		END { for (p in size) printf "%s\t%s\t%s\n", p, size[p] - free[p], free[p] }'
+}
+
+gib() { awk -v b="$1" 'BEGIN { printf "%.2f GiB", b / 1073741824 }'; }
+
+# remove_devices PARTITION...: `btrfs device remove`, after checking that the
+# remaining devices' unallocated space holds everything allocated on these.
+remove_devices() {
+	local need=0 have=0 path allocated free
+	while IFS=$'\t' read -r path allocated free; do
+		if [[ " $* " == *" $path "* ]]; then
+			need=$((need + allocated))
+		else
+			have=$((have + free))
+		fi
+	done < <(device_usage)
+	if ((need > have)); then
+		die "cannot remove $*: $(gib "$need") is allocated there, but the other drives have only $(gib "$have") unallocated. Delete snapshots or add a drive first; nothing was changed"
+	fi
+	if btrfs balance status "$MOUNT_POINT" 2>/dev/null | grep -q 'running'; then
+		die "a balance is running on $MOUNT_POINT (btrfs balance status); let it finish or cancel it, then run again; nothing was changed"
+	fi
+	log "removing $* from $MOUNT_POINT: moving $(gib "$need") to the other drives ($(gib "$have") unallocated there)"
+	btrfs device remove "$@" "$MOUNT_POINT" >&2 &
+	local pid=$!
+	# Removal can take hours on big drives: say how much is left now and then.
+	while ! wait_briefly "$pid"; do
+		while IFS=$'\t' read -r path allocated free; do
+			[[ " $* " == *" $path "* ]] && log "removing $path: $(gib "$allocated") still on it"
+		done < <(device_usage)
+	done
+	wait "$pid" || die "btrfs device remove $* failed (see above); the volume keeps the drive"
+	log "removed $*"
+}
+
+wait_briefly() { # PID: true once it has exited
+	local i
+	for ((i = 0; i < PROGRESS_INTERVAL * 10; i++)); do
+		kill -0 "$1" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# The volume's devices that DRIVES no longer lists: removed when REMOVE_DRIVES
+# says so, refused otherwise.
+remove_unlisted_devices() {
+	local path drive wanted=" " removable=() problems=()
+	for drive in "${DRIVES[@]}"; do wanted+="$(partition_of "$drive") "; done
+	while IFS=$'\t' read -r path _ _; do
+		[[ $wanted == *" $path "* ]] && continue
+		drive=/dev/$(lsblk -nro PKNAME "$path" 2>/dev/null | head -n1)
+		if [[ " ${REMOVE_DRIVES[*]} " == *" $drive "* ]]; then
+			removable+=("$path")
+		else
+			problems+=("$path (drive $drive) is part of the volume but not in backupServer.drives. To take it out, list $drive in backupServer.removeDrives: its data then moves to the other drives. To keep it, add it back to drives")
+		fi
+	done < <(device_usage)
+	if ((${#problems[@]} > 0)); then
+		printf '[volume %s] error: %s\n' "$(hostname)" "${problems[@]}" >&2
+		die "the volume has drives the config does not list; nothing was removed"
+	fi
+	((${#removable[@]} == 0)) || remove_devices "${removable[@]}"
 }
 
 main() {
@@ -185,8 +266,14 @@ main() {
 	write_fstab "$uuid"
 	ensure_mounted "$uuid"
 	if ((${#fresh[@]} > 0)); then
-		log "adding ${fresh[*]} to $MOUNT_POINT, then balancing in the background"
+		log "adding ${fresh[*]} to $MOUNT_POINT"
 		btrfs device add -f "${fresh[@]}" "$MOUNT_POINT" >&2
+	fi
+	# Removing before balancing: removal spreads the data anyway, and a running
+	# balance would block it.
+	remove_unlisted_devices
+	if ((${#fresh[@]} > 0)); then
+		log "balancing $MOUNT_POINT in the background (btrfs balance status $MOUNT_POINT shows progress)"
 		btrfs balance start --bg --full-balance "$MOUNT_POINT" >&2
 	fi
 	local devices

@@ -126,9 +126,10 @@ export class Stack {
 
     /** Points the stack at a running lab (lab/configure-stack). */
     configureForLab(lab: Lab): void {
-        // The stack's backend must win over one the calling shell may have set.
+        // The stack's backend and the lab's ports must win over any the calling shell may have set.
+        const { PULLSNAP_LAB_PORT_BASE, PULLSNAP_LAB_STATE } = lab.env;
         const r = spawnSync(path.join(REPO_DIR, "lab", "configure-stack"), [this.name, "--config-file", this.configFile], {
-            env: { ...lab.env, ...this.env },
+            env: { ...this.env, PULLSNAP_LAB_PORT_BASE, PULLSNAP_LAB_STATE },
             encoding: "utf8",
         });
         if (r.status !== 0) {

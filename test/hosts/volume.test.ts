@@ -9,6 +9,16 @@ import { prepareVolumeScript, VolumeLayout } from "../../components/btrfsVolume"
 import { LoopDevices } from "./loopDevices";
 
 const sh = (cmd: string, ...args: string[]) => execFileSync(cmd, args, { encoding: "utf8" }).trim();
+const sha256 = (file: string) => sh("sha256sum", file).split(" ")[0];
+
+/** Waits until no balance runs on the volume: prepare-volume.sh refuses to remove a drive during one. */
+function waitForBalance(mountPoint: string): void {
+    const deadline = Date.now() + 120_000;
+    while (spawnSync("btrfs", ["balance", "status", mountPoint], { encoding: "utf8" }).stdout.includes("running")) {
+        if (Date.now() > deadline) throw new Error(`balance on ${mountPoint} still running after 120 s`);
+        spawnSync("sleep", ["0.5"]);
+    }
+}
 
 describe("prepare-volume.sh", () => {
     const loops = new LoopDevices();
@@ -24,6 +34,7 @@ describe("prepare-volume.sh", () => {
         const script = prepareVolumeScript({
             drives,
             wipeDrives: [],
+            removeDrives: [],
             label,
             mountPoint,
             dataProfile: "single",
@@ -118,5 +129,45 @@ describe("prepare-volume.sh", () => {
         expect(JSON.parse(result.stdout.trim()).devices).toContain(`${ext4Drive}p1`);
         expect(sh("btrfs", "filesystem", "show", mountPoint)).toContain(`${ext4Drive}p1`);
         expect(fs.readFileSync(path.join(mountPoint, "kept.txt"), "utf8")).toBe("snapshot data\n");
+    });
+
+    describe("removing a drive", () => {
+        const big = () => path.join(mountPoint, "big.bin");
+        let bigHash: string;
+
+        beforeAll(() => {
+            sh("dd", "if=/dev/urandom", `of=${big()}`, "bs=1M", "count=120", "status=none");
+            sh("sync");
+            bigHash = sha256(big());
+            waitForBalance(mountPoint);
+        });
+
+        it("refuses a drive dropped from the config unless removeDrives lists it", () => {
+            const result = run({ drives });
+            expect(result.status).not.toBe(0);
+            expect(result.stderr).toContain(`${ext4Drive}p1 (drive ${ext4Drive}) is part of the volume but not in backupServer.drives`);
+            expect(result.stderr).toContain("nothing was removed");
+            expect(sh("btrfs", "filesystem", "show", mountPoint)).toContain(`${ext4Drive}p1`);
+        });
+
+        it("refuses with the numbers when the remaining drives lack the room", () => {
+            const result = run({ drives: [ext4Drive], removeDrives: drives });
+            expect(result.status).not.toBe(0);
+            expect(result.stderr).toMatch(/GiB is allocated there, but the other drives have only [0-9.]+ GiB unallocated/);
+            expect(sh("btrfs", "filesystem", "show", mountPoint)).toContain(`${drives[0]}p1`);
+            expect(sha256(big())).toBe(bigHash);
+        });
+
+        it("moves the data off a drive listed in removeDrives, then drops it from the volume", () => {
+            const result = run({ drives, removeDrives: [ext4Drive] });
+            expect(result.stderr).toContain(`removing ${ext4Drive}p1`);
+            expect(result.status).toBe(0);
+            expect(JSON.parse(result.stdout.trim()).devices.sort()).toEqual(drives.map((d) => `${d}p1`).sort());
+            expect(sh("btrfs", "filesystem", "show", mountPoint)).not.toContain(`${ext4Drive}p1`);
+            expect(sha256(big())).toBe(bigHash);
+            expect(fs.readFileSync(path.join(mountPoint, "kept.txt"), "utf8")).toBe("snapshot data\n");
+            // Idempotent: the next run finds nothing to remove.
+            expect(run({ drives, removeDrives: [ext4Drive] }).status).toBe(0);
+        });
     });
 });

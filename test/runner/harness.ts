@@ -3,6 +3,7 @@
 // Everything here is created by the tests and removed by them: loop devices are
 // detached by name, processes are stopped by pid, and nothing else is touched.
 import { spawn, type ChildProcess } from "node:child_process";
+import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import { createServer } from "node:net";
 import { promises as fs } from "node:fs";
 import * as os from "node:os";
@@ -271,6 +272,17 @@ export class Runner {
         return file;
     }
 
+    /** Writes $PULLSNAP_CONFIG_DIR/pullsnap.conf, the server-wide config. */
+    async writeServerConfig(settings: Record<string, string | readonly string[]>): Promise<string> {
+        const lines = ["# pullsnap.conf, written by the tests"];
+        for (const [key, value] of Object.entries(settings)) {
+            for (const v of typeof value === "string" ? [value] : value) lines.push(`${key}=${v}`);
+        }
+        const file = path.join(this.configDir, "pullsnap.conf");
+        await fs.writeFile(file, lines.join("\n") + "\n", { mode: 0o600 });
+        return file;
+    }
+
     async state(job: string): Promise<Record<string, string>> {
         const text = await fs.readFile(path.join(this.stateDir, job, "state"), "utf8");
         return Object.fromEntries(
@@ -405,4 +417,59 @@ export async function descendants(pid: number): Promise<{ pid: number; comm: str
         }
     }
     return found;
+}
+
+export interface AlertRequest {
+    method: string;
+    url: string;
+    headers: Record<string, string | string[] | undefined>;
+    body: string;
+}
+
+/** An HTTP listener on 127.0.0.1 that records each request, standing in for Slack or a Matrix homeserver. */
+export class AlertListener {
+    readonly requests: AlertRequest[] = [];
+    /** The status code the next requests get. */
+    status = 200;
+
+    private constructor(
+        private readonly server: HttpServer,
+        readonly port: number,
+    ) {}
+
+    static async start(): Promise<AlertListener> {
+        const server = createHttpServer();
+        const port = await new Promise<number>((resolve, reject) => {
+            server.on("error", reject);
+            server.listen(0, "127.0.0.1", () => {
+                const address = server.address();
+                if (typeof address === "object" && address) resolve(address.port);
+                else reject(new Error("no port"));
+            });
+        });
+        const listener = new AlertListener(server, port);
+        server.on("request", (req, res) => {
+            let body = "";
+            req.setEncoding("utf8").on("data", (d: string) => (body += d));
+            req.on("end", () => {
+                listener.requests.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers, body });
+                res.writeHead(listener.status, { "Content-Type": "application/json" });
+                res.end("{}");
+            });
+        });
+        return listener;
+    }
+
+    get url(): string {
+        return `http://127.0.0.1:${this.port}`;
+    }
+
+    /** The requests received since the last call. */
+    take(): AlertRequest[] {
+        return this.requests.splice(0);
+    }
+
+    async stop(): Promise<void> {
+        await new Promise((resolve) => this.server.close(resolve));
+    }
 }

@@ -402,18 +402,18 @@ describe("status and list", () => {
         await writeJob("main", { max_age: "1h" });
         const fresh = await runner.run(["status", "main"]);
         expect(fresh.code, fresh.stderr).toBe(0);
-        expect(fresh.stdout).toMatch(/^main\s+\S+Z\s+\S+\s+1h\s+ok\s+-$/m);
+        expect(fresh.stdout).toMatch(/^main\s+\S+Z\s+\S+\s+1h\s+ok\s+\d+\s+-$/m);
 
         const last = Number((await runner.state("main")).last_success);
         const later = await runner.run(["status", "main"], { PULLSNAP_NOW: String(last + 2 * 3600) });
         expect(later.code, later.stderr).toBe(1);
-        expect(later.stdout).toMatch(/^main\s+\S+Z\s+2h0m\s+1h\s+STALE\s+-$/m);
+        expect(later.stdout).toMatch(/^main\s+\S+Z\s+2h0m\s+1h\s+STALE\s+\d+\s+-$/m);
 
         // A job that never succeeded is stale too; status covers all jobs by default.
         await writeJob("never", { source_port: "1" });
         const all = await runner.run(["status"]);
         expect(all.code, all.stderr).toBe(1);
-        expect(all.stdout).toMatch(/^never\s+-\s+-\s+36h\s+STALE\s+never succeeded$/m);
+        expect(all.stdout).toMatch(/^never\s+-\s+-\s+36h\s+STALE\s+0\s+never succeeded$/m);
     });
 
     it("lists snapshots with their age and marks the newest", async () => {

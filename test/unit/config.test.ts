@@ -67,6 +67,19 @@ describe("parseConfig", () => {
         ["a pinned host key", (c) => Object.assign(c.backupServer.connection, { hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBxx" })],
         ["a wipe list within drives", (c) => Object.assign(c.backupServer, { wipeDrives: ["/dev/sdb"] })],
         ["forever yearly retention", (c) => Object.assign(c.jobs[0], { retention: { minimum: "1d", preserve: "48h 14d *y" } })],
+        ["a drive to remove", (c) => Object.assign(c.backupServer, { removeDrives: ["/dev/sdc"] })],
+        ["Slack alerts", (c) => Object.assign(c, { alerts: { format: "slack", url: "https://hooks.slack.com/services/T/B/x" } })],
+        [
+            "Matrix alerts",
+            (c) =>
+                Object.assign(c, {
+                    alerts: { format: "matrix", url: "https://matrix.example.org", matrixRoom: "!abc:example.org", matrixToken: "syt_abc" },
+                }),
+        ],
+        [
+            "a weekly scrub and a metrics folder",
+            (c) => Object.assign(c.backupServer, { scrubSchedule: "weekly", metricsDir: "/var/lib/m" }),
+        ],
     ])("accepts %s", (_name, mutate) => {
         expect(problemsOf(mutate)).toEqual([]);
     });
@@ -95,7 +108,7 @@ describe("parseConfig", () => {
         [
             "an unknown key",
             (c) => Object.assign(c.backupServer, { drivez: ["/dev/sdc"] }),
-            'pullsnap:backupServer: unknown key "drivez"; allowed: connection, drives, wipeDrives, volume',
+            'pullsnap:backupServer: unknown key "drivez"; allowed: connection, drives, wipeDrives, removeDrives, volume, scrubSchedule, metricsDir',
         ],
         [
             "two jobs with one name",
@@ -141,6 +154,36 @@ describe("parseConfig", () => {
             "a host with shell characters",
             (c) => Object.assign(c.jobs[0].pullAddress, { host: "a;rm -rf /" }),
             'pullsnap:jobs[0].pullAddress.host: got "a;rm -rf /"; must be a hostname or an IP address',
+        ],
+        [
+            "a drive both kept and removed",
+            (c) => Object.assign(c.backupServer, { removeDrives: ["/dev/sdb"] }),
+            'pullsnap:backupServer.removeDrives[0]: got "/dev/sdb"; is also listed in drives; a drive is either kept or removed',
+        ],
+        [
+            "Matrix alerts without a room",
+            (c) => Object.assign(c, { alerts: { format: "matrix", url: "https://matrix.example.org", matrixToken: "syt_abc" } }),
+            "pullsnap:alerts.matrixRoom: got missing; is required when alerts.format is matrix",
+        ],
+        [
+            "Slack alerts with a Matrix token",
+            (c) => Object.assign(c, { alerts: { format: "slack", url: "https://hooks.slack.com/x", matrixToken: "syt_abc" } }),
+            "pullsnap:alerts.matrixToken: got [secret]; is only used when alerts.format is matrix",
+        ],
+        [
+            "an alert format Teams",
+            (c) => Object.assign(c, { alerts: { format: "teams", url: "https://example.org/hook" } }),
+            'pullsnap:alerts.format: got "teams"; Invalid option: expected one of "slack"|"matrix"',
+        ],
+        [
+            "an alert URL that is not http",
+            (c) => Object.assign(c, { alerts: { format: "slack", url: "ftp://example.org/hook" } }),
+            "pullsnap:alerts.url: got [secret]; must be an http:// or https:// URL without spaces or quotes",
+        ],
+        [
+            "a scrub schedule that is not a calendar",
+            (c) => Object.assign(c.backupServer, { scrubSchedule: "every month" }),
+            'pullsnap:backupServer.scrubSchedule: got "every month"; must be a systemd OnCalendar expression: minutely, hourly, daily, weekly, monthly, quarterly, semiannually, yearly, annually or e.g. "*-*-* 03:00:00"',
         ],
         [
             "a missing jobs list",

@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { sshConnection } from "../../components/hostConnection";
 
 const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
+const SLACK_URL = "https://hooks.slack.example/services/T000/B000/secret-token";
 const BACKUP_PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBackupServerKey";
 const MAIN_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMainHostKey";
 const WEB_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIWebHostKey";
@@ -23,6 +24,7 @@ const step = (result: object, report: string) => `${JSON.stringify(result)}\n${J
 const stdoutByName: Record<string, string> = {
     "backup-runner": step({ publicKey: BACKUP_PUBLIC_KEY }, "runner\tr1\nbackup_key\troot:root 600"),
     "backup-volume-prepare": step({ uuid: "1234-uuid", devices: ["/dev/sda1", "/dev/sdb1"] }, "fstab\tUUID=1234-uuid /plus/backup"),
+    "backup-maintenance-install": step({ timers: ["pullsnap-scrub.timer", "pullsnap-watch.timer"] }, "scrub_timer\tenabled active"),
     "main-source-rsyncr": step({ hostKey: MAIN_HOST_KEY }, "copy_caps\tcap_dac_read_search=ep"),
     "main-units": step({ timer: "backup_main.timer", service: "backup_main.service" }, "job_main_timer\tenabled active"),
     "web-source-rsyncr": step({ hostKey: WEB_HOST_KEY }, "copy_caps\tcap_dac_read_search=ep web"),
@@ -40,9 +42,13 @@ const command = (name: string) => find("command:remote:Command", name);
 const HOST_CHECK = "pulumi-nodejs:dynamic/pullsnap:HostCheck";
 const hostCheck = (name: string) => find(HOST_CHECK, name);
 const unquote = (command: string) => command.replace(/'\\''/g, "'");
+// How the mocks hand over a secret input: wrapped, with Pulumi's secret signature.
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+const isSecretInput = (v: unknown): v is { value: unknown } => v !== null && typeof v === "object" && SECRET_SIG in v;
+const reveal = (v: unknown): unknown => (isSecretInput(v) ? v.value : v);
 /** The script a remote step runs, unwrapped from renderScript's `bash -c '...'` (its check included). */
 const scriptOf = (name: string, phase: "create" | "delete" = "create") =>
-    (command(name).inputs[phase] as string)
+    (reveal(command(name).inputs[phase]) as string)
         .replace(/^bash -c '/, "")
         .replace(/'$/, "")
         .replace(/'\\''/g, "'");
@@ -72,7 +78,9 @@ beforeAll(async () => {
             "pullsnap:backupServer": JSON.stringify({
                 connection: { host: "backup.example.org", privateKey: KEY },
                 drives: ["/dev/sda", "/dev/sdb"],
+                metricsDir: "/var/lib/prometheus/node-exporter",
             }),
+            "pullsnap:alerts": JSON.stringify({ format: "slack", url: SLACK_URL }),
             "pullsnap:jobs": JSON.stringify([
                 {
                     name: "main",
@@ -89,7 +97,7 @@ beforeAll(async () => {
                 },
             ]),
         },
-        ["pullsnap:backupServer", "pullsnap:jobs"],
+        ["pullsnap:backupServer", "pullsnap:jobs", "pullsnap:alerts"],
     );
     program = await import("../../index");
     // Registrations are asynchronous; resolving every export waits for all of them.
@@ -106,6 +114,8 @@ describe("the program", () => {
             [
                 "pullsnap:index:BackupServer backup",
                 "pullsnap:index:BtrfsVolume backup-volume",
+                "pullsnap:index:Maintenance backup-maintenance",
+                "command:remote:Command backup-maintenance-install",
                 "pullsnap:index:SourceHost main-source",
                 "pullsnap:index:BackupJob main",
                 "command:remote:Command backup-runner",
@@ -125,8 +135,9 @@ describe("the program", () => {
 
     it("ends every remote step with its part of the host check", () => {
         expect(scriptOf("backup-runner")).toMatch(/' && bash -c '[^]*CHECK_RUNNER='1'[^]*check-server: /);
-        expect(scriptOf("backup-volume-prepare")).toMatch(/CHECK_RUNNER=''\nMOUNT_POINT='\/plus\/backup'\nJOBS=\(\)/);
-        expect(scriptOf("main-units")).toContain("CHECK_RUNNER=''\nMOUNT_POINT=''\nJOBS=('main')");
+        expect(scriptOf("backup-volume-prepare")).toMatch(/CHECK_RUNNER=''\nMOUNT_POINT='\/plus\/backup'\nCHECK_MAINTENANCE=''\nJOBS=\(\)/);
+        expect(scriptOf("backup-maintenance-install")).toContain("CHECK_RUNNER=''\nMOUNT_POINT=''\nCHECK_MAINTENANCE='1'\nJOBS=()");
+        expect(scriptOf("main-units")).toContain("CHECK_RUNNER=''\nMOUNT_POINT=''\nCHECK_MAINTENANCE=''\nJOBS=('main')");
         expect(scriptOf("main-source-rsyncr")).toContain("check-source: ");
     });
 
@@ -137,13 +148,24 @@ describe("the program", () => {
         expect(check.user).toBe("root");
         // A secret, so the state keeps it encrypted.
         expect(check.privateKey).toEqual({ "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", value: KEY });
-        expect(unquote(check.checkScript as string)).toContain("CHECK_RUNNER='1'\nMOUNT_POINT='/plus/backup'\nJOBS=('main' 'web')");
+        expect(unquote(check.checkScript as string)).toContain(
+            "CHECK_RUNNER='1'\nMOUNT_POINT='/plus/backup'\nCHECK_MAINTENANCE='1'\nJOBS=('main' 'web')",
+        );
         expect(check.expected).toBe(
-            "runner\tr1\nbackup_key\troot:root 600\nfstab\tUUID=1234-uuid /plus/backup\njob_main_timer\tenabled active\njob_web_timer\tenabled active",
+            [
+                "runner\tr1",
+                "backup_key\troot:root 600",
+                "fstab\tUUID=1234-uuid /plus/backup",
+                "scrub_timer\tenabled active",
+                "job_main_timer\tenabled active",
+                "job_web_timer\tenabled active",
+            ].join("\n"),
         );
         // Repairing re-runs the provisioning steps in their order.
-        expect(check.repairScripts).toEqual(
-            ["backup-runner", "backup-volume-prepare", "main-units", "web-units"].map((n) => command(n).inputs.create),
+        expect(reveal(check.repairScripts)).toEqual(
+            ["backup-runner", "backup-volume-prepare", "backup-maintenance-install", "main-units", "web-units"].map((n) =>
+                reveal(command(n).inputs.create),
+            ),
         );
     });
 
@@ -194,10 +216,32 @@ describe("the program", () => {
         expect(command("backup-volume-prepare").inputs.delete).toMatch(/^echo "[^"$`;|&]*" >&2$/);
     });
 
+    it("installs scrub, watch and smartd, alerting through the configured channel", () => {
+        const create = scriptOf("backup-maintenance-install");
+        expect(create).toContain(`mount=/plus/backup\ndrive=/dev/sda\ndrive=/dev/sdb\nmetrics_dir=/var/lib/prometheus/node-exporter\n`);
+        expect(create).toContain(`alert_format=slack\nalert_url=${SLACK_URL}\n`);
+        expect(create).toContain("OnCalendar=monthly");
+        expect(create).toContain("-M exec /usr/local/lib/pullsnap/smartd-alert");
+        expect(create).not.toMatch(/@[A-Z_]+@/);
+        // Jobs write their metrics next to the scrub's, and may write there.
+        expect(scriptOf("main-units")).toContain("metrics_dir=/var/lib/prometheus/node-exporter\n");
+        expect(scriptOf("main-units")).toMatch(/ReadWritePaths=\/plus\/backup\/main \/var\/lib\/prometheus\/node-exporter/);
+    });
+
+    it("keeps the alert channel's URL a secret, in the step and in the host check", () => {
+        expect(isSecretInput(command("backup-maintenance-install").inputs.create)).toBe(true);
+        expect(isSecretInput(hostCheck("backup-check").inputs.repairScripts)).toBe(true);
+        // Nowhere else in plain text: every input holding it is a secret.
+        const plainInputs = resources.flatMap((r) => Object.values(r.inputs).filter((v) => !isSecretInput(v)));
+        expect(JSON.stringify(plainInputs)).not.toContain("secret-token");
+        expect(JSON.stringify(resources)).toContain("secret-token");
+    });
+
     it("removes what it installed on destroy", () => {
         expect(command("main-source-rsyncr").inputs.delete).toContain("userdel rsyncr");
         expect(command("main-units").inputs.delete).toContain("systemctl disable --now");
         expect(command("backup-runner").inputs.delete).toContain("rm -f");
+        expect(command("backup-maintenance-install").inputs.delete).toContain("disable --now");
     });
 
     it("exports the public key, mount point, devices and timers", async () => {

@@ -1,0 +1,86 @@
+#!/bin/bash
+# Installs the seed's maintenance on the backup server: the server config the
+# runner reads (volume, drives, metrics, the alert channel), smartd watching
+# every SMART-capable drive and alerting through `pullsnap smartd-hook`, and
+# two timers: a monthly `pullsnap scrub` and an hourly `pullsnap watch` that
+# alerts on stale backups. Idempotent. Logs to stderr; stdout carries one JSON
+# line for Pulumi.
+#
+# Inputs (set by components/maintenance.ts): METRICS_DIR (or empty), DRIVES
+# (array: the volume's drives), and the files SERVER_CONF, SMARTD_CONF, SMARTD_ALERT, SCRUB_SERVICE, SCRUB_TIMER,
+# WATCH_SERVICE, WATCH_TIMER.
+set -euo pipefail
+
+: "${CONFIG_DIR:=/etc/pullsnap}"
+: "${UNIT_DIR:=/etc/systemd/system}"
+: "${LIB_DIR:=/usr/local/lib/pullsnap}"
+: "${SMARTD_CONF_PATH:=/etc/smartd.conf}"
+
+log() { echo "[maintenance $(hostname)] $*" >&2; }
+
+# Debian's smartmontools.service skips virtual machines (ConditionVirtualization=no).
+# A backup server in a VM with passed-through drives still wants them watched,
+# so the condition is lifted when one of the volume's drives reports SMART.
+virtualization_dropin() {
+	local dir=$UNIT_DIR/$1.service.d drive
+	for drive in "${DRIVES[@]}"; do
+		if smartctl -i "$drive" 2>/dev/null | grep -q '^SMART support is: *Enabled'; then
+			[[ -f $dir/pullsnap.conf ]] && return
+			log "$drive has SMART: smartd runs here even if this is a virtual machine"
+			install -d -m 0755 "$dir"
+			printf '%s\n' "# Written by pullsnap: $drive reports SMART, so watch it even in a VM." \
+				"[Unit]" "ConditionVirtualization=" >"$dir/pullsnap.conf"
+			systemctl daemon-reload
+			return
+		fi
+	done
+	if [[ -f $dir/pullsnap.conf ]]; then
+		rm -f "$dir/pullsnap.conf"
+		rmdir "$dir" 2>/dev/null || true
+		systemctl daemon-reload
+	fi
+}
+
+install_smartd() {
+	install -d -o root -g root -m 0755 "$LIB_DIR"
+	install -o root -g root -m 0755 "$SMARTD_ALERT" "$LIB_DIR/smartd-alert"
+	# Keep the distribution's file once, so `pulumi destroy` can put it back.
+	[[ -e $SMARTD_CONF_PATH.pullsnap-orig || ! -e $SMARTD_CONF_PATH ]] || cp -p "$SMARTD_CONF_PATH" "$SMARTD_CONF_PATH.pullsnap-orig"
+	install -o root -g root -m 0644 "$SMARTD_CONF" "$SMARTD_CONF_PATH"
+	local unit
+	for unit in smartmontools smartd; do
+		systemctl cat "$unit.service" >/dev/null 2>&1 || continue
+		virtualization_dropin "$unit"
+		systemctl enable --quiet "$unit.service" 2>/dev/null || true
+		# smartd exits when no drive has SMART (virtual disks): worth a warning,
+		# not a failed deployment.
+		systemctl restart "$unit.service" || log "warning: smartd did not start (no SMART-capable drive?); journalctl -u $unit shows why"
+		return
+	done
+	log "warning: no smartd service found; install smartmontools for failing-drive alerts"
+}
+
+install_timers() {
+	install -o root -g root -m 0644 "$SCRUB_SERVICE" "$UNIT_DIR/pullsnap-scrub.service"
+	install -o root -g root -m 0644 "$SCRUB_TIMER" "$UNIT_DIR/pullsnap-scrub.timer"
+	install -o root -g root -m 0644 "$WATCH_SERVICE" "$UNIT_DIR/pullsnap-watch.service"
+	install -o root -g root -m 0644 "$WATCH_TIMER" "$UNIT_DIR/pullsnap-watch.timer"
+	systemctl daemon-reload
+	local timer
+	for timer in pullsnap-scrub.timer pullsnap-watch.timer; do
+		systemctl enable --quiet "$timer"
+		systemctl restart "$timer"
+		log "$timer: next $(systemctl show -P NextElapseUSecRealtime "$timer" 2>/dev/null || echo unknown)"
+	done
+}
+
+main() {
+	# 0600: it holds the alert channel's URL and token.
+	install -o root -g root -m 0600 "$SERVER_CONF" "$CONFIG_DIR/pullsnap.conf"
+	[[ -z $METRICS_DIR ]] || install -d -m 0755 "$METRICS_DIR"
+	install_smartd
+	install_timers
+	printf '{"timers":["pullsnap-scrub.timer","pullsnap-watch.timer"]}\n'
+}
+
+main
