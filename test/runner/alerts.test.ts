@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
-import { AlertListener, Runner, freePort, tempDir } from "./harness";
+import { AlertListener, Runner, freePort, run, start, tempDir, waitFor } from "./harness";
 
 const ROOM = "!room:example.org";
 const TOKEN = "syt_secret_token_123";
@@ -146,6 +146,42 @@ describe("a dead alert channel", () => {
         expect(r.stderr).toContain("no such folder (is the backup volume set up?)");
         expect(r.stderr).toMatch(/\[main\] warning: alert not sent \(slack\): curl: \(7\)/);
         expect((await runner.state("main")).last_exit).toBe("1");
+    });
+});
+
+describe("a job that cannot start", () => {
+    it("alerts with the errors it logged, from init and from run", async () => {
+        const runner = await freshRunner("unstartable");
+        await runner.writeServerConfig({ mount: "/plus/backup", alert_format: "slack", alert_url: `${listener.url}/hook` });
+        await runner.writeJob("main", { source_host: "127.0.0.1", mount: "/plus/backup", max_age: "soon" });
+        for (const command of ["init", "run"]) {
+            const r = await runner.run([command, "main"]);
+            expect(r.code).toBe(2);
+            const [request, ...more] = listener.take();
+            expect(more).toEqual([]);
+            expect(textOf(request.body)).toMatch(/: backup job main could not start: .*max_age='soon': expected a number with a unit/);
+        }
+    });
+
+    it("stays silent when another run holds the lock", async () => {
+        const runner = await freshRunner("locked");
+        await runner.writeServerConfig({ mount: "/plus/backup", alert_format: "slack", alert_url: `${listener.url}/hook` });
+        await runner.writeJob("main", { source_host: "127.0.0.1", mount: "/plus/backup" });
+        await fs.writeFile(path.join(runner.configDir, "id_ed25519"), "");
+        await fs.writeFile(path.join(runner.configDir, "known_hosts"), "");
+        const lock = path.join(runner.stateDir, "main", "lock");
+        await fs.mkdir(path.dirname(lock), { recursive: true });
+        // One process that holds the lock and is the one killed afterwards.
+        const holder = start("bash", ["-c", 'exec 9>>"$1" && flock 9 && exec sleep 60', "holder", lock]);
+        try {
+            await waitFor("the lock to be held", async () => ((await run("flock", ["-n", lock, "true"])).code === 1 ? true : undefined));
+            const r = await runner.run(["run", "main"]);
+            expect(r.code).toBe(3);
+            expect(listener.take()).toEqual([]);
+        } finally {
+            holder.child.kill();
+            await holder.done;
+        }
     });
 });
 
