@@ -19,6 +19,13 @@ export class LoopDevices {
         return device;
     }
 
+    /** Pulls one of our devices out, as a failed drive would go: Btrfs forgets it, then it is detached. */
+    unplug(device: string): void {
+        spawnSync("btrfs", ["device", "scan", "--forget", device]);
+        execFileSync("losetup", ["--detach", device]);
+        this.devices.splice(this.devices.indexOf(device), 1);
+    }
+
     /** Unmounts whatever is mounted from our devices, then detaches them. */
     cleanup(): void {
         // One multi-device Btrfs shows its mount point on several devices.

@@ -170,4 +170,49 @@ describe("prepare-volume.sh", () => {
             expect(run({ drives, removeDrives: [ext4Drive] }).status).toBe(0);
         });
     });
+
+    describe("a failed drive", () => {
+        const failed = new LoopDevices();
+        const failedMount = path.join(work, "failed", "backup");
+        let survivor: string;
+        let dead: string;
+        let replacement: string;
+
+        const runFailed = (drives: string[]) =>
+            spawnSync(
+                "sh",
+                [
+                    "-c",
+                    prepareVolumeScript({
+                        drives,
+                        wipeDrives: [],
+                        removeDrives: [],
+                        label: `${label}f`,
+                        mountPoint: failedMount,
+                        dataProfile: "single",
+                        metadataProfile: "raid1",
+                    }),
+                ],
+                { encoding: "utf8", env: { ...process.env, FSTAB: fstab } },
+            );
+
+        beforeAll(() => {
+            [survivor, dead, replacement] = [failed.create(300), failed.create(300), failed.create(300)];
+            expect(runFailed([survivor, dead]).status).toBe(0);
+            fs.writeFileSync(path.join(failedMount, "lost.txt"), "on a volume that loses a drive\n");
+            sh("umount", failedMount);
+            failed.unplug(dead);
+        });
+
+        afterAll(() => failed.cleanup());
+
+        it("stops with the runbook's pointer and never reformats the surviving drive", () => {
+            const result = runFailed([survivor, replacement]);
+            expect(result.status).not.toBe(0);
+            expect(result.stderr).toContain("a drive is missing (failed or unplugged)");
+            expect(result.stderr).toContain('See README, "Replace a failed drive"');
+            expect(sh("blkid", "-p", "-s", "TYPE", "-o", "value", `${survivor}p1`)).toBe("btrfs");
+            expect(spawnSync("findmnt", ["--mountpoint", failedMount]).status).toBe(1);
+        });
+    });
 });

@@ -1,4 +1,7 @@
+import * as fs from "fs";
+import * as path from "path";
 import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
 import { ConfigError, parseConfig } from "../../components/config";
 
 const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
@@ -215,5 +218,23 @@ describe("parseConfig", () => {
     it("never prints a private key in an error", () => {
         const problems = problemsOf((c) => Object.assign(c.jobs[0].connection, { privateKey: "-----BEGIN nope", port: "x" }));
         expect(problems.join("\n")).not.toContain("BEGIN");
+    });
+
+    it("accepts the production example in Pulumi.prod.yaml, its secrets filled in", () => {
+        const file = parse(fs.readFileSync(path.join(__dirname, "..", "..", "Pulumi.prod.yaml"), "utf8")) as {
+            config: Record<string, unknown>;
+        };
+        // Stand-ins for the `secure:` placeholders, by the key that holds them.
+        const fill = (value: unknown, key = ""): unknown => {
+            if (Array.isArray(value)) return value.map((v) => fill(v));
+            if (value === null || typeof value !== "object") return value;
+            if ("secure" in value) return key === "privateKey" ? KEY : "https://hooks.slack.com/services/T/B/x";
+            return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, fill(v, k)]));
+        };
+        const raw = Object.fromEntries(Object.entries(file.config).map(([k, v]) => [k.replace(/^pullsnap:/, ""), fill(v)]));
+        expect(Object.keys(raw).sort()).toEqual(["alerts", "backupServer", "jobs"]);
+        const cfg = parseConfig(raw);
+        expect(cfg.backupServer.volume).toMatchObject({ label: "backup", mountPoint: "/plus/backup", metadataProfile: "raid1" });
+        expect(cfg.alerts?.format).toBe("slack");
     });
 });
