@@ -473,3 +473,13 @@ export class AlertListener {
         await new Promise((resolve) => this.server.close(resolve));
     }
 }
+
+/** A unit file's directives: name -> every value it is given, in order. */
+export function unitDirectives(unit: string): Map<string, string[]> {
+    const found = new Map<string, string[]>();
+    for (const line of unit.split("\n")) {
+        const m = /^([A-Za-z]+)=(.*)$/.exec(line);
+        if (m) found.set(m[1], [...(found.get(m[1]) ?? []), m[2]]);
+    }
+    return found;
+}

@@ -4,7 +4,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
-import { AlertListener, LoopVolume, RUNNER, Runner, bash, freePort, must, run, start, tempDir, waitFor } from "./harness";
+import { AlertListener, bash, freePort, LoopVolume, must, run, RUNNER, Runner, start, tempDir, unitDirectives, waitFor } from "./harness";
+import { renderUnit } from "../../components/remoteScript";
 
 const TEMPLATES = path.resolve(__dirname, "../../hosts/backup-server");
 
@@ -118,8 +119,9 @@ describe("scrub", () => {
 
     it("refuses to start while another scrub holds the lock", async () => {
         const lock = path.join(runner.stateDir, "volume", "scrub.lock");
-        // One process holds the lock, so stopping it frees the lock at once.
-        const holder = start("bash", ["-c", 'exec 9>>"$1" && flock -n 9 && exec sleep 30', "bash", lock]);
+        // One process holds the lock, so stopping it frees the lock at once. It waits
+        // for the lock: the probe below takes it for an instant.
+        const holder = start("bash", ["-c", 'exec 9>>"$1" && flock 9 && exec sleep 30', "bash", lock]);
         try {
             await waitFor("the lock to be held", async () => ((await run("flock", ["-n", lock, "true"])).code === 1 ? true : undefined));
             const r = await runner.run(["scrub"]);
@@ -205,29 +207,13 @@ describe("a scrub that finds a corrupted block", () => {
     });
 });
 
-function render(template: string, values: Record<string, string>): string {
-    return template.replace(/@([A-Z_]+)@/g, (whole, key: string) => {
-        if (!(key in values)) throw new Error(`no value for ${whole}`);
-        return values[key];
-    });
-}
-
-function directives(unit: string): Map<string, string[]> {
-    const found = new Map<string, string[]>();
-    for (const line of unit.split("\n")) {
-        const m = /^([A-Za-z]+)=(.*)$/.exec(line);
-        if (m) found.set(m[1], [...(found.get(m[1]) ?? []), m[2]]);
-    }
-    return found;
-}
-
 describe("pullsnap-scrub and pullsnap-watch units", () => {
     const names = ["pullsnap-scrub.service", "pullsnap-scrub.timer", "pullsnap-watch.service", "pullsnap-watch.timer"];
 
     async function renderAll(metricsDir: string): Promise<Record<string, string>> {
         const values = { RUNNER, CONFIG_DIR: "/etc/pullsnap", MOUNT: "/plus/backup", METRICS_DIR: metricsDir, SCRUB_SCHEDULE: "monthly" };
         const units: Record<string, string> = {};
-        for (const name of names) units[name] = render(await fs.readFile(path.join(TEMPLATES, `${name}.in`), "utf8"), values);
+        for (const name of names) units[name] = renderUnit(await fs.readFile(path.join(TEMPLATES, `${name}.in`), "utf8"), values);
         return units;
     }
 
@@ -238,13 +224,13 @@ describe("pullsnap-scrub and pullsnap-watch units", () => {
         const r = await run("systemd-analyze", ["verify", "--man=no", ...names], { cwd: unitDir });
         expect(r.stderr).toBe("");
         expect(r.code).toBe(0);
-        expect(directives(units["pullsnap-scrub.service"]).get("ReadWritePaths")).toEqual([`/plus/backup ${metricsDir}`]);
+        expect(unitDirectives(units["pullsnap-scrub.service"]).get("ReadWritePaths")).toEqual([`/plus/backup ${metricsDir}`]);
     });
 
     it("sandboxes both, with a reason beside each relaxation", async () => {
         const units = await renderAll("");
-        const scrub = directives(units["pullsnap-scrub.service"]);
-        const watch = directives(units["pullsnap-watch.service"]);
+        const scrub = unitDirectives(units["pullsnap-scrub.service"]);
+        const watch = unitDirectives(units["pullsnap-watch.service"]);
         expect(scrub.get("ExecStart")).toEqual([`${RUNNER} scrub`]);
         expect(watch.get("ExecStart")).toEqual([`${RUNNER} watch`]);
         for (const d of [scrub, watch]) {
@@ -270,12 +256,12 @@ describe("pullsnap-scrub and pullsnap-watch units", () => {
             expect(lines.slice(at - 3, at).join("\n"), relaxed).toMatch(/# Relaxation: /);
         }
         for (const name of ["pullsnap-scrub.timer", "pullsnap-watch.timer"]) {
-            const t = directives(units[name]);
+            const t = unitDirectives(units[name]);
             expect(t.get("Persistent"), name).toEqual(["true"]);
             expect(t.get("RandomizedDelaySec"), name).toHaveLength(1);
             expect(t.get("WantedBy"), name).toEqual(["timers.target"]);
         }
-        expect(directives(units["pullsnap-scrub.timer"]).get("OnCalendar")).toEqual(["monthly"]);
-        expect(directives(units["pullsnap-watch.timer"]).get("OnCalendar")).toEqual(["hourly"]);
+        expect(unitDirectives(units["pullsnap-scrub.timer"]).get("OnCalendar")).toEqual(["monthly"]);
+        expect(unitDirectives(units["pullsnap-watch.timer"]).get("OnCalendar")).toEqual(["hourly"]);
     });
 });

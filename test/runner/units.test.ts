@@ -3,18 +3,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
-import { RUNNER, run, tempDir } from "./harness";
+import { run, RUNNER, tempDir, unitDirectives } from "./harness";
+import { renderUnit } from "../../components/remoteScript";
 
 const TEMPLATES = path.resolve(__dirname, "../../hosts/backup-server");
 
 let dir: string;
-
-function render(template: string, values: Record<string, string>): string {
-    return template.replace(/@([A-Z_]+)@/g, (whole, key: string) => {
-        if (!(key in values)) throw new Error(`no value for ${whole}`);
-        return values[key];
-    });
-}
 
 async function renderBoth(metricsDir: string) {
     const values = {
@@ -25,18 +19,9 @@ async function renderBoth(metricsDir: string) {
         CONFIG_DIR: "/etc/pullsnap",
         METRICS_DIR: metricsDir,
     };
-    const service = render(await fs.readFile(path.join(TEMPLATES, "backup_job.service.in"), "utf8"), values);
-    const timer = render(await fs.readFile(path.join(TEMPLATES, "backup_job.timer.in"), "utf8"), values);
+    const service = renderUnit(await fs.readFile(path.join(TEMPLATES, "backup_job.service.in"), "utf8"), values);
+    const timer = renderUnit(await fs.readFile(path.join(TEMPLATES, "backup_job.timer.in"), "utf8"), values);
     return { service, timer };
-}
-
-function directives(unit: string): Map<string, string[]> {
-    const found = new Map<string, string[]>();
-    for (const line of unit.split("\n")) {
-        const m = /^([A-Za-z]+)=(.*)$/.exec(line);
-        if (m) found.set(m[1], [...(found.get(m[1]) ?? []), m[2]]);
-    }
-    return found;
 }
 
 beforeAll(async () => {
@@ -57,12 +42,12 @@ describe("backup_job.service.in and backup_job.timer.in", () => {
         const r = await run("systemd-analyze", ["verify", "--man=no", "backup_main.service", "backup_main.timer"], { cwd: dir });
         expect(r.stderr).toBe("");
         expect(r.code).toBe(0);
-        expect(directives(service).get("ReadWritePaths")).toEqual([`/plus/backup/main ${metricsDir}`]);
+        expect(unitDirectives(service).get("ReadWritePaths")).toEqual([`/plus/backup/main ${metricsDir}`]);
     });
 
     it("sandboxes the pull as the issue asks, with a reason beside each relaxation", async () => {
         const { service, timer } = await renderBoth("");
-        const d = directives(service);
+        const d = unitDirectives(service);
         const one = (key: string) => {
             expect(d.get(key), key).toHaveLength(1);
             return d.get(key)![0];
@@ -100,7 +85,7 @@ describe("backup_job.service.in and backup_job.timer.in", () => {
         }
         expect(service).toMatch(/# CAP_SYS_ADMIN deletes read-only snapshots/);
 
-        const t = directives(timer);
+        const t = unitDirectives(timer);
         expect(t.get("OnCalendar")).toEqual(["*-*-* 02:00:00"]);
         expect(t.get("Persistent")).toEqual(["true"]);
         expect(t.get("RandomizedDelaySec")).toHaveLength(1);
