@@ -29,7 +29,8 @@ main() {
 	install -o root -g root -m 0644 "$SERVICE_UNIT" "$UNIT_DIR/backup_$JOB.service"
 	install -o root -g root -m 0644 "$TIMER_UNIT" "$UNIT_DIR/backup_$JOB.timer"
 	systemctl daemon-reload
-	systemctl enable --quiet "backup_$JOB.timer"
+	# `enable` takes seconds even when there is nothing to do.
+	systemctl is-enabled --quiet "backup_$JOB.timer" 2>/dev/null || systemctl enable --quiet "backup_$JOB.timer"
 	# restart, not start: a changed OnCalendar applies at once. Persistent=true
 	# keeps a missed run from being lost.
 	systemctl restart "backup_$JOB.timer"

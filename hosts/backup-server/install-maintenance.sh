@@ -18,40 +18,56 @@ set -euo pipefail
 
 log() { echo "[maintenance $(hostname)] $*" >&2; }
 
+# put SOURCE DEST MODE: installs SOURCE as root's DEST unless DEST is that
+# already; true when it wrote. systemd reloads and `enable` take seconds each,
+# so an unchanged host is not made to pay for them again.
+put() {
+	if cmp -s "$1" "$2" && [[ $(stat -c '%U:%G %a' "$2") == "root:root $3" ]]; then
+		return 1
+	fi
+	install -o root -g root -m "$3" "$1" "$2"
+}
+
+enable_unit() { # UNIT
+	systemctl is-enabled --quiet "$1" 2>/dev/null || systemctl enable --quiet "$1"
+}
+
 # Debian's smartmontools.service skips virtual machines (ConditionVirtualization=no).
 # A backup server in a VM with passed-through drives still wants them watched,
 # so the condition is lifted when one of the volume's drives reports SMART.
+# True when the drop-in changed.
 virtualization_dropin() {
 	local dir=$UNIT_DIR/$1.service.d drive
 	for drive in "${DRIVES[@]}"; do
 		if smartctl -i "$drive" 2>/dev/null | grep -q '^SMART support is: *Enabled'; then
-			[[ -f $dir/pullsnap.conf ]] && return
+			[[ -f $dir/pullsnap.conf ]] && return 1
 			log "$drive has SMART: smartd runs here even if this is a virtual machine"
 			install -d -m 0755 "$dir"
 			printf '%s\n' "# Written by pullsnap: $drive reports SMART, so watch it even in a VM." \
 				"[Unit]" "ConditionVirtualization=" >"$dir/pullsnap.conf"
-			systemctl daemon-reload
-			return
+			return 0
 		fi
 	done
-	if [[ -f $dir/pullsnap.conf ]]; then
-		rm -f "$dir/pullsnap.conf"
-		rmdir "$dir" 2>/dev/null || true
-		systemctl daemon-reload
-	fi
+	[[ -f $dir/pullsnap.conf ]] || return 1
+	rm -f "$dir/pullsnap.conf"
+	rmdir "$dir" 2>/dev/null || true
 }
 
 install_smartd() {
+	local changed=0 unit
 	install -d -o root -g root -m 0755 "$LIB_DIR"
-	install -o root -g root -m 0755 "$SMARTD_ALERT" "$LIB_DIR/smartd-alert"
+	put "$SMARTD_ALERT" "$LIB_DIR/smartd-alert" 0755 || true
 	# Keep the distribution's file once, so `pulumi destroy` can put it back.
 	[[ -e $SMARTD_CONF_PATH.pullsnap-orig || ! -e $SMARTD_CONF_PATH ]] || cp -p "$SMARTD_CONF_PATH" "$SMARTD_CONF_PATH.pullsnap-orig"
-	install -o root -g root -m 0644 "$SMARTD_CONF" "$SMARTD_CONF_PATH"
-	local unit
+	put "$SMARTD_CONF" "$SMARTD_CONF_PATH" 0644 && changed=1
 	for unit in smartmontools smartd; do
 		systemctl cat "$unit.service" >/dev/null 2>&1 || continue
-		virtualization_dropin "$unit"
-		systemctl enable --quiet "$unit.service" 2>/dev/null || true
+		if virtualization_dropin "$unit"; then
+			changed=1
+			systemctl daemon-reload
+		fi
+		enable_unit "$unit.service" 2>/dev/null || true
+		((changed)) || ! systemctl is-active --quiet "$unit.service" || return 0
 		# smartd exits when no drive has SMART (virtual disks): worth a warning,
 		# not a failed deployment.
 		systemctl restart "$unit.service" || log "warning: smartd did not start (no SMART-capable drive?); journalctl -u $unit shows why"
@@ -61,14 +77,16 @@ install_smartd() {
 }
 
 install_timers() {
-	install -o root -g root -m 0644 "$SCRUB_SERVICE" "$UNIT_DIR/pullsnap-scrub.service"
-	install -o root -g root -m 0644 "$SCRUB_TIMER" "$UNIT_DIR/pullsnap-scrub.timer"
-	install -o root -g root -m 0644 "$WATCH_SERVICE" "$UNIT_DIR/pullsnap-watch.service"
-	install -o root -g root -m 0644 "$WATCH_TIMER" "$UNIT_DIR/pullsnap-watch.timer"
-	systemctl daemon-reload
-	local timer
+	local changed=0 timer
+	put "$SCRUB_SERVICE" "$UNIT_DIR/pullsnap-scrub.service" 0644 && changed=1
+	put "$SCRUB_TIMER" "$UNIT_DIR/pullsnap-scrub.timer" 0644 && changed=1
+	put "$WATCH_SERVICE" "$UNIT_DIR/pullsnap-watch.service" 0644 && changed=1
+	put "$WATCH_TIMER" "$UNIT_DIR/pullsnap-watch.timer" 0644 && changed=1
+	((changed == 0)) || systemctl daemon-reload
 	for timer in pullsnap-scrub.timer pullsnap-watch.timer; do
-		systemctl enable --quiet "$timer"
+		enable_unit "$timer"
+		# A changed OnCalendar applies at once.
+		((changed == 0)) && systemctl is-active --quiet "$timer" && continue
 		systemctl restart "$timer"
 		log "$timer: next $(systemctl show -P NextElapseUSecRealtime "$timer" 2>/dev/null || echo unknown)"
 	done
