@@ -72,7 +72,7 @@ describe("pulumi preview with a bad config", () => {
         expect(preview.status).not.toBe(0);
         for (const problem of [
             'pullsnap:backupServer.drives[0]: got "sda"; must be a block device path under /dev/',
-            'pullsnap:backupServer: unknown key "drivez"; allowed: connection, drives, wipeDrives, volume',
+            'pullsnap:backupServer: unknown key "drivez"; allowed: connection, drives, wipeDrives, removeDrives, volume, scrubSchedule, metricsDir',
             'pullsnap:jobs[0].schedule: got "sometimes"; must be a systemd OnCalendar expression',
             'pullsnap:jobs[0].retention: got "forever"',
             'pullsnap:jobs[1].name: got "main"; must be unique',
