@@ -130,7 +130,9 @@ describe("maintenance on the lab", () => {
         // The script's drive list, shell-quoted inside the step's `bash -c '...'`.
         expect(preview.stdout).toMatch(/^ +- DRIVES=\(\S+\/dev\/vdb\S+ \S+\/dev\/vdc\S+\)$/m);
         expect(preview.stdout).toMatch(/^ +\+ DRIVES=\(\S+\/dev\/vdb\S+ \S+\/dev\/vdc\S+ \S+\/dev\/sda\S+\)$/m);
+        const started = Date.now();
         const r = up();
+        console.log(`pulumi up adding a drive: ${((Date.now() - started) / 1000).toFixed(1)} s`);
         expect(r.stdout + r.stderr).toMatch(/adding \/dev\/sda1 to \/plus\/backup/);
         expect(lab.ok("backup", "btrfs filesystem show /plus/backup")).toContain("/dev/sda1");
         expect(snapshotManifest(snapshot)).toBe(manifest);
@@ -173,7 +175,9 @@ describe("maintenance on the lab", () => {
 
     it("removes the drive listed in removeDrives, moving its data, and the data stays byte-identical", () => {
         set("pullsnap:backupServer.removeDrives[0]", "/dev/sda");
+        const started = Date.now();
         const r = up();
+        console.log(`pulumi up removing a drive: ${((Date.now() - started) / 1000).toFixed(1)} s`);
         expect(r.stdout + r.stderr).toMatch(/removing \/dev\/sda1 from \/plus\/backup: moving [0-9.]+ GiB/);
         expect(lab.ok("backup", "btrfs filesystem show /plus/backup")).not.toContain("/dev/sda1");
         expect(snapshotManifest(snapshot)).toBe(manifest);
