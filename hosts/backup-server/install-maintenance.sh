@@ -36,10 +36,22 @@ enable_unit() { # UNIT
 # A backup server in a VM with passed-through drives still wants them watched,
 # so the condition is lifted when one of the volume's drives reports SMART.
 # True when the drop-in changed.
+has_smart() { # DRIVE
+	# IDENTIFY data says so ("Available"); smartd enables SMART itself. A drive
+	# busy with a fresh `device add` and its balance may not answer at once.
+	local _
+	for _ in 1 2 3; do
+		timeout 20 smartctl -i "$1" 2>/dev/null | grep -q '^SMART support is: *Available' && return 0
+		smartctl -i "$1" 2>&1 | grep -q 'Unable to detect device type' && return 1
+		sleep 2
+	done
+	return 1
+}
+
 virtualization_dropin() {
 	local dir=$UNIT_DIR/$1.service.d drive
 	for drive in "${DRIVES[@]}"; do
-		if smartctl -i "$drive" 2>/dev/null | grep -q '^SMART support is: *Enabled'; then
+		if has_smart "$drive"; then
 			[[ -f $dir/pullsnap.conf ]] && return 1
 			log "$drive has SMART: smartd runs here even if this is a virtual machine"
 			install -d -m 0755 "$dir"

@@ -138,7 +138,8 @@ describe("maintenance on the lab", () => {
         expect(snapshotManifest(snapshot)).toBe(manifest);
         expect(stack.pulumi("preview", "--expect-no-changes").status).toBe(0);
         // A drive with SMART in the volume: smartd now watches it, even in this VM.
-        expect(lab.ok("backup", "systemctl is-active smartmontools").trim()).toBe("active");
+        const smartd = lab.sh("backup", "systemctl is-active smartmontools || journalctl -u smartmontools -o cat --no-pager | tail -n 20");
+        expect(smartd.stdout.split("\n")[0], smartd.stdout).toBe("active");
     });
 
     it("delivers smartd's test message for the SATA drive through the same channel", () => {
