@@ -5,12 +5,22 @@ import * as pulumi from "@pulumi/pulumi";
 import { BackupJob } from "./components/backupJob";
 import { BackupServer } from "./components/backupServer";
 import { checkServerScript, HostCheck, joinReports } from "./components/hostCheck";
-import { parseConfig } from "./components/config";
+import { ConfigError, parseConfig, ResolvedConfig } from "./components/config";
 import { sshConnection } from "./components/hostConnection";
 import { SourceHost } from "./components/sourceHost";
 
-const raw = new pulumi.Config("pullsnap");
-const config = parseConfig({ backupServer: raw.getObject("backupServer"), jobs: raw.getObject("jobs"), alerts: raw.getObject("alerts") });
+/** The validated stack config; a bad one ends the run with the list of problems and nothing else. */
+function loadConfig(): ResolvedConfig {
+    const raw = new pulumi.Config("pullsnap");
+    try {
+        return parseConfig({ backupServer: raw.getObject("backupServer"), jobs: raw.getObject("jobs"), alerts: raw.getObject("alerts") });
+    } catch (e) {
+        // A RunError is printed without a stack trace: the message is the whole story.
+        throw e instanceof ConfigError ? new pulumi.RunError(e.message) : e;
+    }
+}
+
+const config = loadConfig();
 const { volume, drives, wipeDrives, removeDrives, scrubSchedule, metricsDir } = config.backupServer;
 
 const server = new BackupServer("backup", {
@@ -24,7 +34,7 @@ const jobs = config.jobs.map((job) => {
         connection: sshConnection(job.connection),
         backupPublicKey: server.publicKey,
         from: job.from,
-        pinnedHostKey: job.connection.hostKey,
+        paths: job.paths,
     });
     const backupJob = new BackupJob(
         job.name,
@@ -32,10 +42,11 @@ const jobs = config.jobs.map((job) => {
             connection: sshConnection(config.backupServer.connection),
             job,
             mountPoint: server.volume.mountPoint,
-            sourceHostKey: source.hostKey,
+            // The key the operator pinned, which every provisioning session to the source verified.
+            sourceHostKey: job.connection.hostKey,
             metricsDir,
         },
-        { dependsOn: [server] },
+        { dependsOn: [server, source] },
     );
     return { backupJob, summary: { name: job.name, timer: backupJob.timer, schedule: job.schedule, source: job.pullAddress.host } };
 });

@@ -20,6 +20,15 @@ const absolutePath = z
     .regex(/^\/[^\0\n]*$/, "must be an absolute path starting with /")
     .refine((p) => !p.split("/").includes(".."), "must not contain ..");
 
+// A job path travels verbatim to the source's forced command, which compares
+// it literally: plain characters only, so no client ever quotes or escapes it.
+const jobPath = z
+    .string()
+    .regex(
+        /^\/([A-Za-z0-9_,=+@-][A-Za-z0-9._,=+@-]*(\/[A-Za-z0-9_,=+@-][A-Za-z0-9._,=+@-]*)*)?$/,
+        'must be a plain absolute path: letters, digits and ._,=+@- between single slashes, no segment starting with ".", no trailing slash',
+    );
+
 const devicePath = z.string().regex(/^\/dev\/[A-Za-z0-9._/-]+$/, "must be a block device path under /dev/, e.g. /dev/sdb");
 
 // Hostnames, IPv4 and IPv6 literals; nothing a shell or ssh_config could misread.
@@ -27,11 +36,18 @@ const hostAddress = z.string().regex(/^[A-Za-z0-9]([A-Za-z0-9.:-]*[A-Za-z0-9])?$
 
 const port = z.number().int().min(1).max(65535);
 
-const sshPublicKey = z
-    .string()
-    .regex(
-        /^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/]+={0,3}$/,
-        'must be an SSH public key "TYPE BASE64" (ssh-ed25519, ecdsa-sha2-nistp*, ssh-rsa) without a comment',
+// The pinned host key of an SSH connection. RSA is refused: for a pinned
+// ssh-rsa key, @pulumi/command 1.2.1 offers only SHA-1 "ssh-rsa" signatures,
+// which OpenSSH 8.8 and later no longer make, so every step would fail.
+const sshHostKey = z
+    .string({ error: (issue) => (issue.input === undefined ? "is required: every SSH connection checks a pinned host key" : undefined) })
+    .refine(
+        (key) => !key.startsWith("ssh-rsa "),
+        "is an ssh-rsa key, which @pulumi/command 1.2.1 can only verify with SHA-1 signatures that OpenSSH 8.8 and later refuse; pin the host's ed25519 or ecdsa key",
+    )
+    .refine(
+        (key) => key.startsWith("ssh-rsa ") || /^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+={0,3}$/.test(key),
+        'must be an SSH host key "TYPE BASE64" (ssh-ed25519 or ecdsa-sha2-nistp256/384/521) without a comment',
     );
 
 /** How the operator's machine (Pulumi) reaches a host to provision it. */
@@ -44,8 +60,8 @@ export const Connection = strict({
         .default("root"),
     /** Set with `pulumi config set --secret --path`; never stored in plain text. */
     privateKey: z.string().includes("PRIVATE KEY", { message: "must be an OpenSSH private key (PEM text)" }),
-    /** Pins the host's SSH key; without it the first key seen is trusted. */
-    hostKey: sshPublicKey.optional(),
+    /** The host's SSH key ("TYPE BASE64", ed25519 or ecdsa); every connection checks it. */
+    hostKey: sshHostKey,
 });
 export type Connection = z.infer<typeof Connection>;
 
@@ -102,7 +118,7 @@ export const Job = strict({
     /** How the backup server reaches the source host; differs from the operator's route. */
     pullAddress: strict({ host: hostAddress, port: port.default(22) }),
     /** Folders pulled from the source, each on its own filesystem. */
-    paths: z.array(absolutePath).min(1).default(["/"]),
+    paths: z.array(jobPath).min(1).default(["/"]),
     /** rsync patterns skipped in addition to the built-in ones (/proc, /sys, /dev, /run, /tmp, ...). */
     excludes: z.array(rsyncExclude).default([]),
     /** When the job's timer fires (systemd OnCalendar). */
@@ -284,6 +300,18 @@ function describe(value: unknown, path: PropertyKey[]): string {
     return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
+/** For a host key problem: the command that prints the value to pin. */
+function hostKeyHint(input: unknown, path: PropertyKey[]): string {
+    if (path[path.length - 1] !== "hostKey") {
+        return "";
+    }
+    const connection = valueAt(input, path.slice(0, -1));
+    const host = field(connection, "host");
+    const port = field(connection, "port") ?? 22;
+    const shown = typeof host === "string" && /^[A-Za-z0-9.:-]+$/.test(host) ? host : "HOST";
+    return `; its value is what this prints: ssh-keyscan -t ed25519 -p ${String(port)} ${shown} | cut -d' ' -f2,3`;
+}
+
 /** Validates raw config; throws one ConfigError listing every problem. */
 export function parseConfig(input: unknown, namespace = "pullsnap"): ResolvedConfig {
     const result = StackConfig.safeParse(input);
@@ -292,9 +320,10 @@ export function parseConfig(input: unknown, namespace = "pullsnap"): ResolvedCon
         throw new ConfigError(
             problems.map(({ path, message }) => {
                 const where = configKeyPath(namespace, path);
-                return message.startsWith("unknown key")
-                    ? `${where}: ${message}`
-                    : `${where}: got ${describe(valueAt(input, path), path)}; ${message}`;
+                if (message.startsWith("unknown key")) {
+                    return `${where}: ${message}`;
+                }
+                return `${where}: got ${describe(valueAt(input, path), path)}; ${message}${hostKeyHint(input, path)}`;
             }),
         );
     }

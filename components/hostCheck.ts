@@ -113,17 +113,25 @@ async function runOnHost(inputs: HostCheckInputs, script: string): Promise<strin
     try {
         const keyFile = path.join(dir, "key");
         fs.writeFileSync(keyFile, inputs.privateKey.endsWith("\n") ? inputs.privateKey : `${inputs.privateKey}\n`, { mode: 0o600 });
+        if (!inputs.hostKey) {
+            throw new Error(`no pinned host key for ${where}: refusing to connect to a host that cannot be verified`);
+        }
+        // Only the pinned key: ssh trusts nothing it finds elsewhere and learns nothing new.
         const knownHosts = path.join(dir, "known_hosts");
         const address = inputs.port === 22 ? inputs.host : `[${inputs.host}]:${inputs.port}`;
-        fs.writeFileSync(knownHosts, inputs.hostKey ? `${address} ${inputs.hostKey}\n` : "", { mode: 0o600 });
+        fs.writeFileSync(knownHosts, `${address} ${inputs.hostKey}\n`, { mode: 0o600 });
         const args = [
             "-F", "/dev/null",
             "-i", keyFile,
             "-p", String(inputs.port),
             "-o", "BatchMode=yes",
             "-o", "IdentitiesOnly=yes",
+            "-o", "IdentityAgent=none",
             "-o", `UserKnownHostsFile=${knownHosts}`,
-            "-o", `StrictHostKeyChecking=${inputs.hostKey ? "yes" : "accept-new"}`,
+            "-o", "GlobalKnownHostsFile=/dev/null",
+            "-o", "StrictHostKeyChecking=yes",
+            "-o", "UpdateHostKeys=no",
+            "-o", "CheckHostIP=no",
             "-o", "ConnectTimeout=20",
             "-o", "ServerAliveInterval=15",
             "-l", inputs.user,
@@ -215,7 +223,13 @@ const hostCheckProvider: pulumi.dynamic.ResourceProvider = {
         if (!known) {
             return { inputs };
         }
-        const drift = await observe(news);
+        let drift: Record<string, string>;
+        try {
+            drift = await observe(news);
+        } catch (e) {
+            // A check failure is reported as the message alone; a thrown error comes with a stack trace.
+            return { inputs, failures: [{ property: "host", reason: (e as Error).message }] };
+        }
         // The time makes a repeated drift of the same item show as a change too.
         const at = new Date().toISOString().replace(/\.\d+Z$/, "Z");
         for (const [item, what] of Object.entries(drift)) {

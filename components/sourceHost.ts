@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { hostFile, renderScript } from "./remoteScript";
-import { remoteStep, scriptResult, stepReport } from "./hostConnection";
+import { remoteStep, stepReport } from "./hostConnection";
 import { HostCheck } from "./hostCheck";
 
 export interface SourceSettings {
@@ -9,8 +9,8 @@ export interface SourceSettings {
     readonly backupPublicKey: string;
     /** authorized_keys from= patterns, or "" for any address. */
     readonly from: string;
-    /** The host's SSH key the operator pinned, or "" to skip the check. */
-    readonly pinnedHostKey: string;
+    /** The job's paths: the only ones the forced command lets the backup key read. */
+    readonly paths: readonly string[];
 }
 
 export interface SourceHostArgs {
@@ -20,14 +20,14 @@ export interface SourceHostArgs {
     readonly backupPublicKey: pulumi.Input<string>;
     /** Restricts where the backup key is accepted from (authorized_keys from=). */
     readonly from?: pulumi.Input<string>;
-    /** The source's SSH host key, when the operator pinned it. */
-    readonly pinnedHostKey?: pulumi.Input<string>;
+    /** The job's paths, exactly as the runner asks for them. */
+    readonly paths: readonly string[];
 }
 
 /** The script that sets up rsyncr, its capability copy of rsync and its key. */
 export function setupSourceScript(settings: SourceSettings): string {
     return renderScript({
-        vars: { BACKUP_PUBLIC_KEY: settings.backupPublicKey, FROM: settings.from, PINNED_HOST_KEY: settings.pinnedHostKey },
+        vars: { BACKUP_PUBLIC_KEY: settings.backupPublicKey, FROM: settings.from, JOB_PATHS: [...settings.paths] },
         files: {
             GATE: hostFile("source/rsync-gate"),
             REFRESH: hostFile("source/refresh-rsync-copy"),
@@ -54,8 +54,6 @@ export function removeSourceScript(): string {
  * `pulumi destroy` removes the user, its copy, its key and the package hooks.
  */
 export class SourceHost extends pulumi.ComponentResource {
-    /** The host's ed25519 SSH key, pinned in the backup server's known_hosts. */
-    public readonly hostKey: pulumi.Output<string>;
     /** Reads the host on every preview; names and repairs what was changed by hand. */
     public readonly check: HostCheck;
 
@@ -66,14 +64,13 @@ export class SourceHost extends pulumi.ComponentResource {
             {
                 connection: args.connection,
                 create: pulumi
-                    .all([args.backupPublicKey, args.from ?? "", args.pinnedHostKey ?? ""])
-                    .apply(([backupPublicKey, from, pinnedHostKey]) => setupSourceScript({ backupPublicKey, from, pinnedHostKey })),
+                    .all([args.backupPublicKey, args.from ?? ""])
+                    .apply(([backupPublicKey, from]) => setupSourceScript({ backupPublicKey, from, paths: args.paths })),
                 delete: removeSourceScript(),
                 check: checkSourceScript(),
             },
             { parent: this },
         );
-        this.hostKey = pulumi.unsecret(scriptResult<{ hostKey: string }>(setup.stdout).hostKey);
         this.check = new HostCheck(
             `${name}-check`,
             {
@@ -84,6 +81,6 @@ export class SourceHost extends pulumi.ComponentResource {
             },
             { parent: this },
         );
-        this.registerOutputs({ hostKey: this.hostKey });
+        this.registerOutputs({});
     }
 }

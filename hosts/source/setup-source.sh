@@ -4,8 +4,9 @@
 # authorized_keys entry that only lets the backup server's key pull.
 # Idempotent. Logs go to stderr; stdout carries one JSON line for Pulumi.
 #
-# Inputs (set by components/sourceHost.ts): BACKUP_PUBLIC_KEY, FROM,
-# PINNED_HOST_KEY, and the files GATE, REFRESH, APT_HOOK, PACMAN_HOOK.
+# Inputs (set by components/sourceHost.ts): BACKUP_PUBLIC_KEY, FROM, the array
+# JOB_PATHS, and the files GATE, REFRESH, APT_HOOK, PACMAN_HOOK. The SSH session
+# that runs this script has already verified the host's pinned key.
 set -euo pipefail
 
 : "${HOME_DIR:=/var/lib/rsync-readcap}"
@@ -15,15 +16,6 @@ log() { echo "[source $(hostname)] $*" >&2; }
 die() {
 	log "error: $*"
 	exit 1
-}
-
-check_host_key() {
-	# The provider does not check host keys; at least refuse to provision
-	# a host other than the pinned one.
-	[[ -z $PINNED_HOST_KEY ]] && return
-	local type=${PINNED_HOST_KEY%% *}
-	grep -qxF "$PINNED_HOST_KEY" <(cut -d' ' -f1,2 /etc/ssh/ssh_host_*_key.pub) ||
-		die "this host's $type key does not match the pinned hostKey; refusing to provision it"
 }
 
 detect_package_manager() {
@@ -84,7 +76,9 @@ authorized_keys_current() { # LINE
 write_authorized_keys() {
 	local options="restrict" ssh_dir=$HOME_DIR/.ssh line
 	[[ -n $FROM ]] && options+=",from=\"$FROM\""
-	options+=",command=\"$LIBEXEC/rsync-gate\""
+	# The gate's arguments are the only paths the backup key may read; they are
+	# plain words (checked in main), so sshd's shell passes them as they are.
+	options+=",command=\"$LIBEXEC/rsync-gate ${JOB_PATHS[*]}\""
 	line="$options $BACKUP_PUBLIC_KEY"
 	authorized_keys_current "$line" && return
 	log "writing $ssh_dir/authorized_keys"
@@ -105,15 +99,19 @@ write_authorized_keys() {
 
 main() {
 	[[ $BACKUP_PUBLIC_KEY =~ ^ssh-ed25519\ [A-Za-z0-9+/=]+( .*)?$ ]] || die "BACKUP_PUBLIC_KEY is not an ed25519 public key"
-	check_host_key
+	local p
+	((${#JOB_PATHS[@]} > 0)) || die "JOB_PATHS is empty: the forced command needs the job's paths"
+	for p in "${JOB_PATHS[@]}"; do
+		[[ $p =~ ^/([A-Za-z0-9_,=+@-][A-Za-z0-9._,=+@-]*(/[A-Za-z0-9_,=+@-][A-Za-z0-9._,=+@-]*)*)?$ ]] ||
+			die "job path $p is not a plain absolute path"
+	done
 	local pm
 	pm=$(detect_package_manager)
 	ensure_packages "$pm"
 	ensure_user
 	install_helpers "$pm"
 	write_authorized_keys
-	log "ready: $(getcap "$HOME_DIR/rsync")"
-	printf '{"hostKey":"%s"}\n' "$(cut -d' ' -f1,2 /etc/ssh/ssh_host_ed25519_key.pub)"
+	log "ready: $(getcap "$HOME_DIR/rsync"); the backup key reads ${JOB_PATHS[*]}"
 }
 
 main

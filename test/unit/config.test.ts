@@ -5,17 +5,19 @@ import { parse } from "yaml";
 import { ConfigError, parseConfig } from "../../components/config";
 
 const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
+const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBxx";
+const RSA_HOST_KEY = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7";
 
 function validConfig() {
     return {
         backupServer: {
-            connection: { host: "backup.example.org", privateKey: KEY },
+            connection: { host: "backup.example.org", privateKey: KEY, hostKey: HOST_KEY },
             drives: ["/dev/sda", "/dev/sdb"],
         },
         jobs: [
             {
                 name: "main",
-                connection: { host: "main.example.org", privateKey: KEY },
+                connection: { host: "main.example.org", privateKey: KEY, hostKey: HOST_KEY } as Record<string, unknown>,
                 pullAddress: { host: "192.0.2.10" },
             },
         ],
@@ -67,7 +69,11 @@ describe("parseConfig", () => {
         ["a weekday calendar", (c) => Object.assign(c.jobs[0], { schedule: "Mon..Fri *-*-* 22:30" })],
         ["an IPv6 pull address", (c) => Object.assign(c.jobs[0], { pullAddress: { host: "2001:db8::10", port: 2222 } })],
         ["a from= list", (c) => Object.assign(c.jobs[0], { from: "192.0.2.0/24,!192.0.2.99" })],
-        ["a pinned host key", (c) => Object.assign(c.backupServer.connection, { hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBxx" })],
+        [
+            "an ecdsa host key",
+            (c) => Object.assign(c.backupServer.connection, { hostKey: "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTY=" }),
+        ],
+        ["plain job paths", (c) => Object.assign(c.jobs[0], { paths: ["/", "/srv/data", "/home/a.b_c-d", "/var/lib/x=1,y+z@h"] })],
         ["a wipe list within drives", (c) => Object.assign(c.backupServer, { wipeDrives: ["/dev/sdb"] })],
         ["forever yearly retention", (c) => Object.assign(c.jobs[0], { retention: { minimum: "1d", preserve: "48h 14d *y" } })],
         ["a drive to remove", (c) => Object.assign(c.backupServer, { removeDrives: ["/dev/sdc"] })],
@@ -128,10 +134,35 @@ describe("parseConfig", () => {
             (c) => Object.assign(c.jobs[0], { name: "my job" }),
             'pullsnap:jobs[0].name: got "my job"; must be lowercase letters, digits and -, starting with a letter, at most 32 characters',
         ],
+        ...["srv", "/srv/", "/srv//data", "/srv/../etc", "/srv/./data", "/srv/.hidden", "/my data", "/srv/*", "/srv/a\\ b", "/srv/$x"].map(
+            (p): [string, (c: Cfg) => void, string] => [
+                `the job path ${p}`,
+                (c) => Object.assign(c.jobs[0], { paths: [p] }),
+                `pullsnap:jobs[0].paths[0]: got ${JSON.stringify(p)}; must be a plain absolute path: letters, digits and ._,=+@- between single slashes, no segment starting with ".", no trailing slash`,
+            ],
+        ),
         [
-            "a relative path",
-            (c) => Object.assign(c.jobs[0], { paths: ["srv"] }),
-            'pullsnap:jobs[0].paths[0]: got "srv"; must be an absolute path starting with /',
+            "a missing backup server host key",
+            (c) => delete (c.backupServer.connection as Partial<typeof c.backupServer.connection>).hostKey,
+            "pullsnap:backupServer.connection.hostKey: got missing; is required: every SSH connection checks a pinned host key; its value is what this prints: ssh-keyscan -t ed25519 -p 22 backup.example.org | cut -d' ' -f2,3",
+        ],
+        [
+            "a missing source host key",
+            (c) => {
+                delete c.jobs[0].connection.hostKey;
+                c.jobs[0].connection.port = 2222;
+            },
+            "pullsnap:jobs[0].connection.hostKey: got missing; is required: every SSH connection checks a pinned host key; its value is what this prints: ssh-keyscan -t ed25519 -p 2222 main.example.org | cut -d' ' -f2,3",
+        ],
+        [
+            "an ssh-rsa host key",
+            (c) => Object.assign(c.jobs[0].connection, { hostKey: RSA_HOST_KEY }),
+            `pullsnap:jobs[0].connection.hostKey: got ${JSON.stringify(RSA_HOST_KEY)}; is an ssh-rsa key, which @pulumi/command 1.2.1 can only verify with SHA-1 signatures that OpenSSH 8.8 and later refuse; pin the host's ed25519 or ecdsa key; its value is what this prints: ssh-keyscan -t ed25519 -p 22 main.example.org | cut -d' ' -f2,3`,
+        ],
+        [
+            "a host key with a comment",
+            (c) => Object.assign(c.backupServer.connection, { hostKey: `${HOST_KEY} root@backup` }),
+            `pullsnap:backupServer.connection.hostKey: got ${JSON.stringify(`${HOST_KEY} root@backup`)}; must be an SSH host key "TYPE BASE64" (ssh-ed25519 or ecdsa-sha2-nistp256/384/521) without a comment; its value is what this prints: ssh-keyscan -t ed25519 -p 22 backup.example.org | cut -d' ' -f2,3`,
         ],
         [
             "a wipe drive outside drives",

@@ -9,7 +9,8 @@ const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE
 const SLACK_URL = "https://hooks.slack.example/services/T000/B000/secret-token";
 const BACKUP_PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBackupServerKey";
 const MAIN_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMainHostKey";
-const WEB_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIWebHostKey";
+const WEB_HOST_KEY = "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIWebHostKey";
+const BACKUP_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBackupHostKey";
 
 interface Recorded {
     type: string;
@@ -25,9 +26,9 @@ const stdoutByName: Record<string, string> = {
     "backup-runner": step({ publicKey: BACKUP_PUBLIC_KEY }, "runner\tr1\nbackup_key\troot:root 600"),
     "backup-volume-prepare": step({ uuid: "1234-uuid", devices: ["/dev/sda1", "/dev/sdb1"] }, "fstab\tUUID=1234-uuid /plus/backup"),
     "backup-maintenance-install": step({ timers: ["pullsnap-scrub.timer", "pullsnap-watch.timer"] }, "scrub_timer\tenabled active"),
-    "main-source-rsyncr": step({ hostKey: MAIN_HOST_KEY }, "copy_caps\tcap_dac_read_search=ep"),
+    "main-source-rsyncr": step({}, "copy_caps\tcap_dac_read_search=ep"),
     "main-units": step({ timer: "backup_main.timer", service: "backup_main.service" }, "job_main_timer\tenabled active"),
-    "web-source-rsyncr": step({ hostKey: WEB_HOST_KEY }, "copy_caps\tcap_dac_read_search=ep web"),
+    "web-source-rsyncr": step({}, "copy_caps\tcap_dac_read_search=ep web"),
     "web-units": step({ timer: "backup_web.timer", service: "backup_web.service" }, "job_web_timer\tenabled active"),
 };
 
@@ -76,7 +77,7 @@ beforeAll(async () => {
     pulumi.runtime.setAllConfig(
         {
             "pullsnap:backupServer": JSON.stringify({
-                connection: { host: "backup.example.org", privateKey: KEY },
+                connection: { host: "backup.example.org", privateKey: KEY, hostKey: BACKUP_HOST_KEY },
                 drives: ["/dev/sda", "/dev/sdb"],
                 metricsDir: "/var/lib/prometheus/node-exporter",
             }),
@@ -84,7 +85,7 @@ beforeAll(async () => {
             "pullsnap:jobs": JSON.stringify([
                 {
                     name: "main",
-                    connection: { host: "main.example.org", privateKey: KEY },
+                    connection: { host: "main.example.org", privateKey: KEY, hostKey: MAIN_HOST_KEY },
                     pullAddress: { host: "192.0.2.10", port: 2222 },
                     from: "192.0.2.20",
                     paths: ["/srv", "/etc"],
@@ -92,7 +93,7 @@ beforeAll(async () => {
                 },
                 {
                     name: "web",
-                    connection: { host: "web.example.org", privateKey: KEY },
+                    connection: { host: "web.example.org", privateKey: KEY, hostKey: WEB_HOST_KEY },
                     pullAddress: { host: "192.0.2.11" },
                 },
             ]),
@@ -187,6 +188,31 @@ describe("the program", () => {
         expect(create).toContain("cap_dac_read_search=ep");
     });
 
+    it("hands the forced command the job's paths, and only them", () => {
+        expect(scriptOf("main-source-rsyncr")).toContain("JOB_PATHS=('/srv' '/etc')");
+        expect(scriptOf("main-source-rsyncr")).toContain('command=\\"$LIBEXEC/rsync-gate ${JOB_PATHS[*]}\\"');
+        expect(scriptOf("web-source-rsyncr")).toContain("JOB_PATHS=('/')");
+    });
+
+    it("verifies every connection against the pinned host key", async () => {
+        const connections = [
+            ["backup-runner", BACKUP_HOST_KEY],
+            ["backup-volume-prepare", BACKUP_HOST_KEY],
+            ["backup-maintenance-install", BACKUP_HOST_KEY],
+            ["main-units", BACKUP_HOST_KEY],
+            ["web-units", BACKUP_HOST_KEY],
+            ["main-source-rsyncr", MAIN_HOST_KEY],
+            ["web-source-rsyncr", WEB_HOST_KEY],
+        ];
+        for (const [name, key] of connections) {
+            const connection = reveal(command(name).inputs.connection) as { hostKey?: string };
+            expect([name, connection.hostKey]).toEqual([name, key]);
+        }
+        expect(hostCheck("backup-check").inputs.hostKey).toBe(BACKUP_HOST_KEY);
+        expect(hostCheck("main-source-check").inputs.hostKey).toBe(MAIN_HOST_KEY);
+        expect(hostCheck("web-source-check").inputs.hostKey).toBe(WEB_HOST_KEY);
+    });
+
     it("pins the source's host key for the pull address and renders the job", () => {
         const create = scriptOf("main-units");
         expect(create).toContain(`[192.0.2.10]:2222 ${MAIN_HOST_KEY}`);
@@ -257,7 +283,7 @@ describe("the program", () => {
 
 describe("sshConnection", () => {
     it("keeps the private key a secret", async () => {
-        const connection = sshConnection({ host: "h", port: 22, user: "root", privateKey: KEY });
+        const connection = sshConnection({ host: "h", port: 22, user: "root", privateKey: KEY, hostKey: MAIN_HOST_KEY });
         expect(await pulumi.isSecret(connection.privateKey as pulumi.Output<string>)).toBe(true);
     });
 });
