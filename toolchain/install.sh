@@ -9,9 +9,16 @@
 #     the proxy here serves neither upstream module
 # Reruns are cheap: each piece is skipped when already in place.
 # Source toolchain/env.sh afterwards to put the tools on PATH.
+#
+# Our provider stands in for upstream's under the same name and version, so it
+# goes into pullsnap's own PULUMI_HOME (under PULLSNAP_CACHE, exported by
+# env.sh), never into ~/.pulumi or an inherited PULUMI_HOME: there it would
+# replace an operator's upstream plugin. Nothing here writes to ~/.pulumi.
 set -euo pipefail
 
 : "${PULLSNAP_CACHE:=$HOME/.cache/pullsnap}"
+# Keep in step with toolchain/env.sh.
+export PULUMI_HOME=$PULLSNAP_CACHE/pulumi-home
 : "${PULUMI_VERSION:=3.274.1}"
 : "${COMMAND_PLUGIN_VERSION:=}" # defaults to what @pulumi/command declares
 
@@ -131,15 +138,15 @@ install_pulumi() {
 	install -m 0755 "$REPO_DIR/node_modules/@pulumi/pulumi/pulumi-resource-pulumi-nodejs" "$plugins/"
 	version=${COMMAND_PLUGIN_VERSION:-$(jq -r .pulumi.version "$REPO_DIR/node_modules/@pulumi/command/package.json")}
 	# `plugin install --file` copies the binary into PULUMI_HOME; redo it when ours changed.
-	local installed=${PULUMI_HOME:-$HOME/.pulumi}/plugins/resource-command-v$version/pulumi-resource-command
+	local installed=$PULUMI_HOME/plugins/resource-command-v$version/pulumi-resource-command
 	if ! cmp -s "$installed" "$plugins/provider/pulumi-resource-command"; then
-		say "installing the command provider v$version"
+		say "installing the command provider v$version into $PULUMI_HOME"
 		PULUMI_SKIP_UPDATE_CHECK=true "$plugins/pulumi" plugin install resource command "$version" \
 			--file "$plugins/provider/pulumi-resource-command" --reinstall >/dev/null 2>&1
 	fi
 	mkdir -p "$PULLSNAP_CACHE/tools"
 	printf 'PULLSNAP_TOOLS_DIR=%q\n' "$plugins" >"$PULLSNAP_CACHE/tools/current.env"
-	say "pulumi $("$plugins/pulumi" version) ready in $plugins"
+	say "pulumi $(PULUMI_SKIP_UPDATE_CHECK=true "$plugins/pulumi" version) ready in $plugins, plugins in $PULUMI_HOME"
 }
 
 main() {

@@ -82,7 +82,9 @@ export class Stack {
             ...extraEnv,
             PULUMI_BACKEND_URL: `file://${path.join(this.dir, "state")}`,
             PULUMI_CONFIG_PASSPHRASE: "e2e-passphrase",
-            PULUMI_HOME: process.env.PULUMI_HOME ?? path.join(os.homedir(), ".pulumi"),
+            // pullsnap's own Pulumi home, as toolchain/env.sh sets it: our command
+            // provider is installed there, never in the operator's ~/.pulumi.
+            PULUMI_HOME: path.join(process.env.PULLSNAP_CACHE ?? path.join(os.homedir(), ".cache", "pullsnap"), "pulumi-home"),
             PULUMI_SKIP_UPDATE_CHECK: "true",
             PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
         };

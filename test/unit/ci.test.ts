@@ -3,7 +3,9 @@
 // validates against GitLab's JSON schema and evaluates the rules), then by
 // their structure. .ci/deploy runs against a fake `pulumi` that records its
 // argv, so the exact pulumi invocations are checked without a stack, and each
-// one must be documented in README.md's "CI deploys" section.
+// one must be documented in README.md's "CI deploys" section. The `needs:` of
+// both files are read as a graph: no job that reaches the stack may start
+// before the `test` job, which runs test/run's lint and the unit tests, passed.
 import { spawnSync, SpawnSyncReturns } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
@@ -15,6 +17,7 @@ const REPO_DIR = path.resolve(__dirname, "..", "..");
 const WORKFLOW = path.join(REPO_DIR, ".github/workflows/pullsnap.yml");
 const GITLAB_EXAMPLE = path.join(REPO_DIR, ".ci/gitlab-ci.example.yml");
 const DEPLOY = path.join(REPO_DIR, ".ci/deploy");
+const TEST_RUN = path.join(REPO_DIR, "test/run");
 const TOOLS_DIR = path.join(process.env.PULLSNAP_CACHE ?? path.join(os.homedir(), ".cache/pullsnap"), "tools");
 
 // Both served by the proxies this project may use (Go module proxy, npm).
@@ -96,6 +99,8 @@ interface Step {
     run?: string;
     with?: Record<string, unknown>;
     env?: Record<string, string>;
+    if?: string;
+    "continue-on-error"?: boolean | string;
 }
 const jobSteps = (job: string): Step[] => workflow.jobs[job].steps;
 const allSteps = (): Step[] => Object.keys(workflow.jobs).flatMap(jobSteps);
@@ -109,6 +114,167 @@ function strings(node: unknown, at = ""): [string, string][] {
 }
 
 const DEPLOY_CALL = /^source toolchain\/env\.sh && \.ci\/deploy (preview|up|drift)$/;
+
+// --- Deploys wait for the tests -----------------------------------------------
+
+/** The unit tests; test/run runs every project, which needs root and QEMU. */
+const UNIT_TESTS = "npx vitest run --project unit";
+
+/** What test/run runs between its lint banner and vitest: the lint, then the Go tests. One command a line. */
+function testRunCommands(): string[] {
+    const lines = fs.readFileSync(TEST_RUN, "utf8").split("\n");
+    const from = lines.findIndex((l) => l.startsWith('step "lint'));
+    const to = lines.findIndex((l) => l.startsWith('step "vitest'));
+    expect(from, 'test/run has no step "lint …"').toBeGreaterThanOrEqual(0);
+    expect(to, 'test/run has no step "vitest …" after it').toBeGreaterThan(from);
+    return commands(lines.slice(from + 1, to)).filter((l) => !l.startsWith("step "));
+}
+
+/** The shell commands of some scripts, one a line, without comments and without `source toolchain/env.sh`, which only sets PATH. */
+function commands(scripts: string[]): string[] {
+    return scripts
+        .flatMap((s) => s.split("\n"))
+        .map((l) => l.trim().replace(/^source toolchain\/env\.sh && /, ""))
+        .filter((l) => l && !l.startsWith("#") && l !== "source toolchain/env.sh");
+}
+
+/** A job reaches the stack when it runs .ci/deploy or pulumi, or is handed a secret. */
+const reachesStack = (scripts: string[], job: unknown) =>
+    commands(scripts).some((c) => /\.ci\/deploy\b|\bpulumi\s/.test(c)) || JSON.stringify(job).includes("secrets.");
+
+/** Every job that `job` waits for, directly or through others. */
+function upstream(job: string, direct: (job: string) => string[]): Set<string> {
+    const seen = new Set<string>();
+    const todo = direct(job);
+    for (let next = todo.pop(); next !== undefined; next = todo.pop()) {
+        if (!seen.has(next)) {
+            seen.add(next);
+            todo.push(...direct(next));
+        }
+    }
+    return seen;
+}
+
+interface GitHubJob {
+    needs?: string | string[];
+    if?: string;
+    "continue-on-error"?: boolean | string;
+    steps: Step[];
+}
+const githubRuns = (job: GitHubJob) => job.steps.flatMap((s) => (s.run ? [s.run] : []));
+
+/** A status function in `if:` that runs a job although a job it needs failed, or was cancelled. */
+const RUNS_ANYWAY = /\balways\(\)|(?<!!\s*)\b(failure|cancelled)\(\)/;
+
+/**
+ * How a GitHub job that reaches the stack could run without job `test` having passed, one problem a line; none when no job can.
+ * A job runs only when every job it needs succeeded, unless its `if:` uses a status function: `!failure()` still waits
+ * for a failed need, but then runs after a skipped one, so `test` itself must never be skipped.
+ */
+function githubBypasses(wf: { jobs: Record<string, GitHubJob> }): string[] {
+    const { jobs } = wf;
+    const test = jobs.test;
+    if (!test) return ["there is no job test"];
+    const problems: string[] = [];
+    if (test.if !== undefined) problems.push(`test has if: ${test.if}; it must run on every event`);
+    if (test.needs !== undefined) problems.push(`test needs ${JSON.stringify(test.needs)}; it must start first`);
+    const needs = (job: string) => [jobs[job]?.needs ?? []].flat();
+    for (const [name, job] of Object.entries(jobs)) {
+        if (!reachesStack(githubRuns(job), job)) continue;
+        const above = upstream(name, needs);
+        if (!above.has("test")) problems.push(`${name} can start without test: needs ${JSON.stringify(job.needs ?? [])}`);
+        for (const on of [name, ...above]) {
+            const cond = jobs[on]?.if ?? "";
+            if (RUNS_ANYWAY.test(cond)) problems.push(`${name} runs when test fails: ${on} has if: ${cond}`);
+            if (jobs[on]?.["continue-on-error"] !== undefined) problems.push(`${name} runs when test fails: ${on} has continue-on-error`);
+        }
+    }
+    return problems;
+}
+
+type GitLabNeed = string | { job: string; optional?: boolean };
+interface GitLabJob {
+    stage?: string;
+    needs?: GitLabNeed[];
+    rules?: unknown[];
+    only?: unknown;
+    except?: unknown;
+    when?: string;
+    allow_failure?: unknown;
+    before_script?: string[];
+    script?: string[];
+    after_script?: string[];
+}
+const gitlabRuns = (job: GitLabJob) => [...(job.before_script ?? []), ...(job.script ?? []), ...(job.after_script ?? [])];
+
+/** Top-level keys of a .gitlab-ci.yml that are not jobs. */
+const GITLAB_KEYWORDS = new Set([
+    "default",
+    "include",
+    "stages",
+    "variables",
+    "workflow",
+    "image",
+    "services",
+    "cache",
+    "before_script",
+    "after_script",
+]);
+
+const isHash = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** Merges `over` into `base` as GitLab's `extends` does: hashes deeply, anything else replaced. */
+function merge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+    const out = { ...base };
+    for (const [k, v] of Object.entries(over)) {
+        const was = out[k];
+        out[k] = isHash(was) && isHash(v) ? merge(was, v) : v;
+    }
+    return out;
+}
+
+/** A GitLab job with what it `extends` merged in. */
+function gitlabJob(ci: Record<string, unknown>, name: string): GitLabJob {
+    const own = { ...(ci[name] as Record<string, unknown>) };
+    const parents = [own.extends ?? []].flat() as string[];
+    delete own.extends;
+    return merge(
+        parents.reduce<Record<string, unknown>>((acc, parent) => merge(acc, gitlabJob(ci, parent) as Record<string, unknown>), {}),
+        own,
+    ) as GitLabJob;
+}
+
+/**
+ * How a GitLab job that reaches the stack could run without job `test` having passed, one problem a line; none when no job can.
+ * A job with `needs:` waits for those jobs, one without for every job of the earlier stages; `when: always` runs it anyway.
+ */
+function gitlabBypasses(ci: Record<string, unknown>): string[] {
+    const names = Object.keys(ci).filter((k) => !k.startsWith(".") && !GITLAB_KEYWORDS.has(k));
+    const jobs = Object.fromEntries(names.map((n) => [n, gitlabJob(ci, n)]));
+    const test = jobs.test;
+    if (!test) return ["there is no job test"];
+    const problems: string[] = [];
+    // A need on a job that is not in the pipeline is an error, or dropped when optional: test must always be there.
+    if (test.rules !== undefined || test.only !== undefined || test.except !== undefined)
+        problems.push("test has rules; it must be in every pipeline");
+    // when: manual implies allow_failure: true, so the stages after it go on.
+    if ((test.when ?? "on_success") !== "on_success") problems.push(`test has when: ${test.when}`);
+    if ((test.allow_failure ?? false) !== false) problems.push("test has allow_failure; the jobs after it would run when it fails");
+    const stages = (ci.stages as string[] | undefined) ?? ["build", "test", "deploy"];
+    const stage = (job: string) => stages.indexOf(jobs[job]?.stage ?? "test");
+    const needs = (job: string) =>
+        jobs[job]?.needs?.map((n) => (typeof n === "string" ? n : n.job)) ?? names.filter((other) => stage(other) < stage(job));
+    for (const [name, job] of Object.entries(jobs)) {
+        if (!reachesStack(gitlabRuns(job), job)) continue;
+        const above = upstream(name, needs);
+        if (!above.has("test")) problems.push(`${name} can start without test: needs ${JSON.stringify(job.needs ?? "the earlier stages")}`);
+        for (const on of [name, ...above]) {
+            const always = jobs[on]?.when === "always" || JSON.stringify(jobs[on]?.rules ?? []).includes('"when":"always"');
+            if (always) problems.push(`${name} runs when test fails: ${on} has when: always`);
+        }
+    }
+    return problems;
+}
 
 describe("the GitHub Actions workflow", () => {
     it(
@@ -164,6 +330,9 @@ describe("the GitHub Actions workflow", () => {
         const setup = (job: string) => jobSteps(job).slice(0, -1);
         expect(setup("up")).toEqual(setup("preview"));
         expect(setup("drift")).toEqual(setup("preview"));
+        expect(jobSteps("test").slice(0, setup("preview").length)).toEqual(setup("preview"));
+        // The self-hosted runner keeps its caches on its own disk; test/run installs the toolchain.
+        expect(jobSteps("e2e").slice(0, -1)).toEqual(setup("preview").filter((s) => !s.uses?.startsWith("actions/cache@") && !s.run));
         const uses = (prefix: string) => setup("preview").find((s) => s.uses?.startsWith(prefix));
         expect(uses("actions/setup-go@")?.with).toMatchObject({ "go-version": "1.26" });
         expect(uses("actions/setup-node@")?.with).toMatchObject({ "node-version": 24 });
@@ -182,15 +351,93 @@ describe("the GitHub Actions workflow", () => {
         expect(workflow.env.PULUMI_STACK).toBe("${{ vars.PULUMI_STACK || 'prod' }}");
     });
 
-    it("runs only .ci/deploy and the toolchain", () => {
-        const runs = allSteps().flatMap((s) => (s.run ? [s.run] : []));
+    it("runs only .ci/deploy and the toolchain in the deploy jobs", () => {
+        const runs = ["preview", "up", "drift"].flatMap(jobSteps).flatMap((s) => (s.run ? [s.run] : []));
         expect(runs.length).toBeGreaterThan(0);
         for (const script of runs) {
             const calls = script.split("\n").filter((l) => l.trim() && !l.trim().startsWith("#"));
             expect(DEPLOY_CALL.test(script) || calls.some((l) => l.includes("toolchain/install.sh")), script).toBe(true);
-            // An expression in a script is pasted in before the shell parses it: an injection, and a secret in argv.
-            expect(script).not.toContain("${{");
         }
+        // An expression in a script is pasted in before the shell parses it: an injection, and a secret in argv.
+        for (const step of allSteps()) expect(step.run ?? "").not.toContain("${{");
+    });
+
+    it("runs test/run's lint and Go tests in job test, then the unit tests", () => {
+        const expected = testRunCommands();
+        expect(expected.join("\n")).toMatch(/tsc --noEmit[^]*eslint[^]*prettier --check[^]*shellcheck[^]*go vet[^]*gofmt[^]*go test/);
+        // test/run hands its arguments to vitest, so this job runs what `test/run --project unit` runs.
+        expect(fs.readFileSync(TEST_RUN, "utf8")).toMatch(/^npx vitest run .*"\$@"/m);
+        const own = jobSteps("test").slice(jobSteps("preview").length - 1);
+        expect(commands(own.map((s) => s.run ?? ""))).toEqual([...expected, UNIT_TESTS]);
+        for (const step of own) {
+            expect(step.if, step.name).toBeUndefined();
+            expect(step["continue-on-error"], step.name).toBeUndefined();
+        }
+    });
+
+    it("starts no job that reaches the stack before job test passed", () => {
+        const reaching = Object.entries<GitHubJob>(workflow.jobs)
+            .filter(([, job]) => reachesStack(githubRuns(job), job))
+            .map(([name]) => name);
+        expect(reaching).toEqual(["preview", "up", "drift"]);
+        expect(githubBypasses(workflow)).toEqual([]);
+    });
+
+    it.each<[string, (jobs: Record<string, GitHubJob>) => void, string[]]>([
+        [
+            "no job needs another, as before the test job",
+            (jobs) => Object.values(jobs).forEach((job) => delete job.needs),
+            ["preview can start without test: needs []", "up can start without test: needs []", "drift can start without test: needs []"],
+        ],
+        ["drift needs nothing", (jobs) => delete jobs.drift.needs, ["drift can start without test: needs []"]],
+        ["up needs only e2e", (jobs) => (jobs.up.needs = ["e2e"]), ['up can start without test: needs ["e2e"]']],
+        [
+            "up needs test through a job that runs anyway",
+            (jobs) => {
+                jobs.gate = { needs: "test", if: "always()", steps: [] };
+                jobs.up.needs = ["gate", "e2e"];
+            },
+            ["up runs when test fails: gate has if: always()"],
+        ],
+        [
+            "up runs after a failure",
+            (jobs) => (jobs.up.if = "failure() && github.event_name == 'push'"),
+            ["up runs when test fails: up has if: failure() && github.event_name == 'push'"],
+        ],
+        [
+            "test is skipped on pushes, which up's !failure() lets through",
+            (jobs) => (jobs.test.if = "github.event_name == 'pull_request'"),
+            ["test has if: github.event_name == 'pull_request'; it must run on every event"],
+        ],
+        [
+            "test may fail",
+            (jobs) => (jobs.test["continue-on-error"] = true),
+            [
+                "preview runs when test fails: test has continue-on-error",
+                "up runs when test fails: test has continue-on-error",
+                "drift runs when test fails: test has continue-on-error",
+            ],
+        ],
+    ])("catches a workflow where %s", (_what, edit, problems) => {
+        const copy = structuredClone(workflow);
+        edit(copy.jobs);
+        expect(githubBypasses(copy)).toEqual(problems);
+    });
+
+    it("runs the whole test/run on a self-hosted runner only when PULLSNAP_E2E_RUNNER names one, and up waits for it", () => {
+        const { e2e, up } = workflow.jobs;
+        expect(e2e.if).toContain("vars.PULLSNAP_E2E_RUNNER != ''");
+        // A self-hosted runner runs the code as root: never a fork's, never on a schedule.
+        expect(e2e.if).toContain("github.event.pull_request.head.repo.full_name == github.repository");
+        expect(e2e.if).not.toMatch(/schedule|workflow_dispatch/);
+        expect(e2e["runs-on"]).toEqual(["self-hosted", "${{ vars.PULLSNAP_E2E_RUNNER }}"]);
+        expect(commands([e2e.steps.at(-1).run])).toEqual([
+            'if ((EUID == 0)); then .ci/run; else sudo env "PATH=$PATH" "HOME=$HOME" .ci/run; fi',
+        ]);
+        expect(fs.readFileSync(path.join(REPO_DIR, ".ci/run"), "utf8")).toMatch(/^exec test\/run$/m);
+        expect(up.needs).toEqual(["test", "e2e"]);
+        // A skipped e2e (no runner) must not skip up; a failed one must stop it.
+        expect(up.if).toMatch(/^\$\{\{ !failure\(\) && !cancelled\(\) && /);
     });
 
     it("hands secrets only to .ci/deploy, as environment variables, and never prints them", () => {
@@ -242,10 +489,22 @@ describe("the GitLab CI example", () => {
     }
 
     it.each([
-        ["a merge request", { CI_PIPELINE_SOURCE: "merge_request_event" }, ["preview"]],
-        ["the default branch", { CI_PIPELINE_SOURCE: "push", CI_COMMIT_BRANCH: "main" }, ["up"]],
-        ["a schedule", { CI_PIPELINE_SOURCE: "schedule" }, ["drift"]],
-        ["another branch", { CI_PIPELINE_SOURCE: "push", CI_COMMIT_BRANCH: "feature" }, []],
+        ["a merge request", { CI_PIPELINE_SOURCE: "merge_request_event" }, ["test", "preview"]],
+        ["the default branch", { CI_PIPELINE_SOURCE: "push", CI_COMMIT_BRANCH: "main" }, ["test", "up"]],
+        ["a schedule", { CI_PIPELINE_SOURCE: "schedule" }, ["test", "drift"]],
+        // gitlab-ci-local does not apply workflow:rules, which GitLab turns into no pipeline at all (checked below).
+        ["another branch", { CI_PIPELINE_SOURCE: "push", CI_COMMIT_BRANCH: "feature" }, ["test"]],
+        [
+            "a merge request, with an e2e runner",
+            { CI_PIPELINE_SOURCE: "merge_request_event", PULLSNAP_E2E_RUNNER: "pullsnap-e2e" },
+            ["test", "e2e", "preview"],
+        ],
+        [
+            "the default branch, with an e2e runner",
+            { CI_PIPELINE_SOURCE: "push", CI_COMMIT_BRANCH: "main", PULLSNAP_E2E_RUNNER: "pullsnap-e2e" },
+            ["test", "e2e", "up"],
+        ],
+        ["a schedule, with an e2e runner", { CI_PIPELINE_SOURCE: "schedule", PULLSNAP_E2E_RUNNER: "pullsnap-e2e" }, ["test", "drift"]],
     ])(
         "passes GitLab's schema and runs, for %s: %j",
         (_what, variables, jobs) => {
@@ -253,6 +512,14 @@ describe("the GitLab CI example", () => {
         },
         TOOL_TIMEOUT,
     );
+
+    it("has pipelines for merge requests, schedules and the default branch only", () => {
+        expect(gitlab.workflow.rules).toEqual([
+            { if: '$CI_PIPELINE_SOURCE == "merge_request_event"' },
+            { if: '$CI_PIPELINE_SOURCE == "schedule"' },
+            { if: '$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH && $CI_PIPELINE_SOURCE == "push"' },
+        ]);
+    });
 
     it("is only an example: the repository has no .gitlab-ci.yml", () => {
         expect(fs.existsSync(path.join(REPO_DIR, ".gitlab-ci.yml"))).toBe(false);
@@ -266,6 +533,61 @@ describe("the GitLab CI example", () => {
         expect(gitlab[job].extends).toBe(".pullsnap");
         expect(gitlab[job].script).toEqual([`source toolchain/env.sh && .ci/deploy ${subcommand}`]);
         expect(gitlab[".pullsnap"].before_script.at(-1)).toBe("bash toolchain/install.sh");
+    });
+
+    it("runs test/run's lint and Go tests in job test, then the unit tests", () => {
+        const test = gitlabJob(gitlab, "test");
+        expect(test.before_script).toEqual(gitlab[".pullsnap"].before_script);
+        expect(commands(test.script ?? [])).toEqual([...testRunCommands(), UNIT_TESTS]);
+    });
+
+    it("starts no job that reaches the stack before job test passed", () => {
+        const jobs = ["test", "e2e", "preview", "up", "drift"];
+        expect(Object.keys(gitlab).filter((k) => !k.startsWith(".") && !GITLAB_KEYWORDS.has(k))).toEqual(jobs);
+        const reaching = jobs.filter((name) => reachesStack(gitlabRuns(gitlabJob(gitlab, name)), gitlabJob(gitlab, name)));
+        expect(reaching).toEqual(["preview", "up", "drift"]);
+        expect(gitlabBypasses(gitlab)).toEqual([]);
+    });
+
+    it.each<[string, (ci: Record<string, GitLabJob>) => void, string[]]>([
+        [
+            "no job needs another and all share a stage, as before the test job",
+            (ci) => ["preview", "up", "drift"].forEach((job) => Object.assign(ci[job], { needs: undefined, stage: "test" })),
+            [
+                'preview can start without test: needs "the earlier stages"',
+                'up can start without test: needs "the earlier stages"',
+                'drift can start without test: needs "the earlier stages"',
+            ],
+        ],
+        ["up needs nothing", (ci) => (ci.up.needs = []), ["up can start without test: needs []"]],
+        ["drift needs only e2e", (ci) => (ci.drift.needs = ["e2e"]), ['drift can start without test: needs ["e2e"]']],
+        ["up runs whatever happened before", (ci) => (ci.up.when = "always"), ["up runs when test fails: up has when: always"]],
+        [
+            "test is only in merge request pipelines",
+            (ci) => (ci.test.rules = [{ if: '$CI_PIPELINE_SOURCE == "merge_request_event"' }]),
+            ["test has rules; it must be in every pipeline"],
+        ],
+        ["test may fail", (ci) => (ci.test.allow_failure = true), ["test has allow_failure; the jobs after it would run when it fails"]],
+        ["test waits for a click", (ci) => (ci.test.when = "manual"), ["test has when: manual"]],
+    ])("catches a pipeline where %s", (_what, edit, problems) => {
+        const copy = structuredClone(gitlab);
+        edit(copy);
+        expect(gitlabBypasses(copy)).toEqual(problems);
+    });
+
+    it("waits for test through the stages too, when a job has no needs", () => {
+        const copy = structuredClone(gitlab);
+        delete copy.up.needs;
+        expect(gitlabBypasses(copy)).toEqual([]);
+    });
+
+    it("runs the whole test/run on the runner PULLSNAP_E2E_RUNNER tags, and up waits for it when it runs", () => {
+        expect(gitlab.e2e.tags).toEqual(["$PULLSNAP_E2E_RUNNER"]);
+        expect(gitlab.e2e.rules).toEqual([{ if: '$PULLSNAP_E2E_RUNNER && $CI_PIPELINE_SOURCE != "schedule"' }]);
+        // No image and no `.pullsnap`: a shell executor, with loop devices and QEMU.
+        expect(gitlab.e2e.extends).toBeUndefined();
+        expect(gitlab.e2e.script).toEqual(['if ((EUID == 0)); then .ci/run; else sudo env "PATH=$PATH" "HOME=$HOME" .ci/run; fi']);
+        expect(gitlab.up.needs).toEqual(["test", { job: "e2e", optional: true }]);
     });
 
     it("never runs two deploys of the stack at once", () => {
@@ -293,9 +615,10 @@ describe("the GitLab CI example", () => {
     });
 
     it("has scripts shellcheck accepts", () => {
-        for (const job of ["preview", "up", "drift"]) {
-            const script = ["#!/bin/bash", ...gitlab[".pullsnap"].before_script, ...gitlab[job].script].join("\n");
-            ok(run(shellcheck(), ["-x", "-s", "bash", "-"], { input: script }), `shellcheck of job ${job}`);
+        for (const job of ["test", "e2e", "preview", "up", "drift"]) {
+            const { before_script = [], script = [] } = gitlabJob(gitlab, job);
+            const text = ["#!/bin/bash", ...before_script, ...script].join("\n");
+            ok(run(shellcheck(), ["-x", "-s", "bash", "-"], { input: text }), `shellcheck of job ${job}`);
         }
     });
 });
@@ -597,15 +920,27 @@ describe(".ci/deploy", () => {
                 ).toBe(true);
         });
 
-        it("documents each of them in README.md, section CI deploys", () => {
+        /** README.md from the heading (## or ###) CI deploys to the next one of the same or a higher level. */
+        const ciSection = () => {
             const readme = fs.readFileSync(path.join(REPO_DIR, "README.md"), "utf8");
-            // From the heading (## or ###) to the next one of the same or a higher level.
             const heading = readme.match(/^(#{2,3}) CI deploys\n/m);
             const rest = heading ? readme.slice((heading.index ?? 0) + heading[0].length) : undefined;
             const section = rest?.split(new RegExp(`^#{1,${heading?.[1].length}} `, "m"))[0];
             expect(section, 'README.md has no "## CI deploys" section').toBeDefined();
+            return section ?? "";
+        };
+
+        it("documents each of them in README.md, section CI deploys", () => {
+            const section = ciSection();
             for (const command of documented()) expect(section, `README.md, CI deploys, lacks: ${command}`).toContain(command);
             for (const name of SECRET_VARS) expect(section).toContain(name);
+        });
+
+        it("documents there the test job and the switch of the e2e job", () => {
+            const section = ciSection();
+            for (const text of ["`test` job", "`needs:`", UNIT_TESTS, "`e2e` job", "PULLSNAP_E2E_RUNNER", "`.ci/run`", "/dev/loop"])
+                expect(section, `README.md, CI deploys, lacks: ${text}`).toContain(text);
+            for (const file of [WORKFLOW, GITLAB_EXAMPLE]) expect(fs.readFileSync(file, "utf8")).toContain("PULLSNAP_E2E_RUNNER");
         });
     });
 });

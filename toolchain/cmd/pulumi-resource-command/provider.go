@@ -161,7 +161,7 @@ func (p *commandProvider) Create(ctx context.Context, req plugin.CreateRequest) 
 	if args.Create != nil {
 		ctx, cancel := p.opContext(ctx, req.Timeout)
 		defer cancel()
-		out, err = execute(ctx, run, &args, "create", *args.Create, result{}, p.status(ctx, req.URN), p.warn(ctx, req.URN))
+		out, err = execute(ctx, run, &args, *args.Create, result{}, p.status(ctx, req.URN), p.warn(ctx, req.URN))
 		if err != nil {
 			// Like upstream: a failed create leaves no resource behind, so
 			// the next `pulumi up` runs create again.
@@ -198,15 +198,15 @@ func (p *commandProvider) Update(ctx context.Context, req plugin.UpdateRequest) 
 	if err != nil {
 		return plugin.UpdateResponse{}, err
 	}
-	op, command := "update", args.Update
+	command := args.Update
 	if command == nil {
-		op, command = "create", args.Create
+		command = args.Create
 	}
 	out := prev
 	if command != nil {
 		ctx, cancel := p.opContext(ctx, req.Timeout)
 		defer cancel()
-		out, err = execute(ctx, run, &args, op, *command, prev, p.status(ctx, req.URN), p.warn(ctx, req.URN))
+		out, err = execute(ctx, run, &args, *command, prev, p.status(ctx, req.URN), p.warn(ctx, req.URN))
 		if err != nil {
 			return plugin.UpdateResponse{}, err
 		}
@@ -230,7 +230,7 @@ func (p *commandProvider) Delete(ctx context.Context, req plugin.DeleteRequest) 
 	}
 	ctx, cancel := p.opContext(ctx, req.Timeout)
 	defer cancel()
-	_, err = execute(ctx, run, &args, "delete", *args.Delete, outputsOf(req.Outputs),
+	_, err = execute(ctx, run, &args, *args.Delete, outputsOf(req.Outputs),
 		p.status(ctx, req.URN), p.warn(ctx, req.URN))
 	return plugin.DeleteResponse{}, err
 }

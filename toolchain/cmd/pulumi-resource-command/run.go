@@ -18,12 +18,9 @@ const (
 	prevStderrVar = "PULUMI_COMMAND_STDERR"
 )
 
-// How much of the logged output an error message repeats, and the longest
-// line sent to the log in one piece.
-const (
-	errorTailBytes = 4096
-	maxLogLine     = 8192
-)
+// maxLogLine is the longest line sent to the log in one piece. Upstream
+// stops logging at a line over 64 KiB, and its command then never returns.
+const maxLogLine = 8192
 
 // job is one command to run, wherever it runs.
 type job struct {
@@ -37,13 +34,22 @@ type job struct {
 // result is what a finished command leaves in the resource's state.
 type result struct{ stdout, stderr string }
 
-// capture keeps a command's output: each stream whole, for the outputs, and
-// the logged streams line by line, so a long step shows progress while it
-// runs. Both streams share one lock: they are written from two goroutines.
+// ranError is the error of a command that was started and failed, as opposed
+// to one that never ran (no connection, a refused environment variable).
+// execute adds the command and its output to it, as upstream does.
+type ranError struct{ err error }
+
+func (e *ranError) Error() string { return e.err.Error() }
+func (e *ranError) Unwrap() error { return e.err }
+
+// capture keeps a command's output: each stream whole, for the outputs, both
+// interleaved, for the error of a failed run, and the logged streams line by
+// line, so a long step shows progress while it runs. Both streams share one
+// lock: they are written from two goroutines.
 type capture struct {
 	mu   sync.Mutex
 	emit func(line string)
-	tail []byte // end of the logged output, for error messages
+	all  bytes.Buffer // stdout and stderr in the order they came
 }
 
 type stream struct {
@@ -59,12 +65,9 @@ func (s *stream) Write(p []byte) (int, error) {
 	s.c.mu.Lock()
 	defer s.c.mu.Unlock()
 	s.all.Write(p)
+	s.c.all.Write(p)
 	if !s.log {
 		return len(p), nil
-	}
-	s.c.tail = append(s.c.tail, p...)
-	if len(s.c.tail) > 2*errorTailBytes {
-		s.c.tail = append([]byte(nil), s.c.tail[len(s.c.tail)-errorTailBytes:]...)
 	}
 	s.partial = append(s.partial, p...)
 	for {
@@ -104,18 +107,11 @@ func (s *stream) output() string {
 	return strings.TrimSuffix(s.all.String(), "\n")
 }
 
-// tailText is the end of the logged output, cut at a line start.
-func (c *capture) tailText() string {
+// combined is all output of both streams, whole.
+func (c *capture) combined() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t := c.tail
-	if len(t) > errorTailBytes {
-		t = t[len(t)-errorTailBytes:]
-		if i := bytes.IndexByte(t, '\n'); i >= 0 {
-			t = t[i+1:]
-		}
-	}
-	return strings.TrimRight(string(t), "\r\n")
+	return c.all.String()
 }
 
 // runner runs a job on the resource's host; status and warn go to the log.
@@ -149,16 +145,16 @@ func localRunner(ctx context.Context, args *commandArgs, j job, _, _ func(string
 	cmd.Stdout, cmd.Stderr = j.stdout, j.stderr
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {
-			return ctx.Err()
+			err = ctx.Err()
 		}
-		return err
+		return &ranError{err}
 	}
 	return nil
 }
 
-// execute runs one of the resource's commands (op names it in errors) and
-// returns its outputs. prev is the state left by the last run.
-func execute(ctx context.Context, run runner, args *commandArgs, op, command string, prev result,
+// execute runs one of the resource's commands and returns its outputs. prev
+// is the state left by the last run.
+func execute(ctx context.Context, run runner, args *commandArgs, command string, prev result,
 	status, warn func(string),
 ) (result, error) {
 	c := &capture{emit: status}
@@ -180,14 +176,14 @@ func execute(ctx context.Context, run runner, args *commandArgs, op, command str
 	err := run(ctx, args, j, status, warn)
 	stdout.flush()
 	stderr.flush()
-	if err != nil {
-		msg := fmt.Sprintf("%s command failed: %v", op, err)
-		// Only output the user let us log: a stream kept out of the log may
-		// hold secrets.
-		if t := c.tailText(); t != "" {
-			msg += "\noutput (end):\n" + t
-		}
-		return result{}, errors.New(msg)
+	var ran *ranError
+	if errors.As(err, &ran) {
+		// Upstream's text: the whole command and all of its output, whatever
+		// logging says, so a failing step can be read from the error alone.
+		// Output kept out of the log for its secrets shows up here too.
+		return result{}, fmt.Errorf("%w: running %q:\n%s", ran.err, command, c.combined())
+	} else if err != nil {
+		return result{}, err
 	}
 	return result{stdout: stdout.output(), stderr: stderr.output()}, nil
 }

@@ -16,14 +16,25 @@ import (
 	"golang.org/x/crypto/ssh/agent"
 )
 
-// Pauses between dial attempts: short at first, for a port that is about to
-// open, then longer, for a VM that is still booting.
+// Pauses between dial attempts, as upstream's (pulumi's retry.Until
+// defaults): short at first, for a port that is about to open, then longer,
+// for a VM that is still booting.
 const (
-	firstDialPause = 100 * time.Millisecond
-	maxDialPause   = 5 * time.Second
+	firstDialPause  = 100 * time.Millisecond
+	dialPauseGrowth = 1.5
+	maxDialPause    = 5 * time.Second
 )
 
-// errHostKeyMismatch is not retried: waiting does not change a host key.
+// dialPause is the pause after the nth failed attempt (n from 0).
+func dialPause(n int) time.Duration {
+	pause := firstDialPause
+	for i := 0; i < n && pause < maxDialPause; i++ {
+		pause = time.Duration(float64(pause) * dialPauseGrowth)
+	}
+	return min(pause, maxDialPause)
+}
+
+// errHostKeyMismatch is retried like any dial error, as upstream.
 var errHostKeyMismatch = errors.New("host key does not match connection.hostKey")
 
 // clientConfig turns the connection into an SSH client configuration. Its
@@ -47,12 +58,11 @@ func (c *connection) clientConfig() (cfg *ssh.ClientConfig, done func(), err err
 			}
 			return nil
 		}
-		// Ask for the kind of key we can check, or the server may offer another.
+		// Ask for the kind of key we can check, or the server may offer
+		// another. Like upstream, only the key's own type: a pinned ssh-rsa
+		// key thus asks for SHA-1 signatures, which OpenSSH 8.8 and later
+		// refuse ("no common algorithm for host key"). Pin an ed25519 key.
 		cfg.HostKeyAlgorithms = []string{want.Type()}
-		if want.Type() == ssh.KeyAlgoRSA {
-			// OpenSSH no longer signs with SHA-1 RSA; offer the SHA-2 forms first.
-			cfg.HostKeyAlgorithms = []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA}
-		}
 	}
 
 	if c.PrivateKey != nil {
@@ -84,25 +94,30 @@ func (c *connection) clientConfig() (cfg *ssh.ClientConfig, done func(), err err
 				return answers, nil
 			}))
 	}
-	if sock := c.agentSocket(); sock != "" {
+	if sock, from, ok := c.agentSocket(); ok {
+		// Like upstream, an agent that cannot be reached fails the run at
+		// once, before any dial, even when other methods might work.
 		conn, err := net.Dial("unix", sock)
-		if err != nil && c.AgentSocketPath != nil {
-			return nil, nil, fmt.Errorf("connection.agentSocketPath: %w", err)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", from, err)
 		}
-		// A stale SSH_AUTH_SOCK is not worth failing for; other methods may work.
-		if err == nil {
-			cfg.Auth = append(cfg.Auth, ssh.PublicKeysCallback(agent.NewClient(conn).Signers))
-			done = func() { conn.Close() }
-		}
+		cfg.Auth = append(cfg.Auth, ssh.PublicKeysCallback(agent.NewClient(conn).Signers))
+		done = func() { conn.Close() }
 	}
 	return cfg, done, nil
 }
 
-func (c *connection) agentSocket() string {
+// agentSocket says which SSH agent to use, if any, and where that came from:
+// agentSocketPath when set (even empty, as upstream), else a non-empty
+// SSH_AUTH_SOCK.
+func (c *connection) agentSocket() (sock, from string, ok bool) {
 	if c.AgentSocketPath != nil {
-		return *c.AgentSocketPath
+		return *c.AgentSocketPath, "connection.agentSocketPath", true
 	}
-	return os.Getenv("SSH_AUTH_SOCK")
+	if sock := os.Getenv("SSH_AUTH_SOCK"); sock != "" {
+		return sock, "SSH agent (SSH_AUTH_SOCK)", true
+	}
+	return "", "", false
 }
 
 func (c *connection) address() string {
@@ -110,9 +125,12 @@ func (c *connection) address() string {
 }
 
 // dial connects and authenticates, retrying so that a host that is still
-// booting is tolerated. dialErrorLimit is the number of failed attempts
-// allowed (-1: no limit); each attempt, handshake included, gets
-// perDialTimeout. status reports each failed attempt while retrying.
+// booting is tolerated. As upstream: dialErrorLimit is the number of failed
+// attempts tolerated, so N allows N+1 attempts (negative: no limit), every
+// error is retried (a host key mismatch too), and perDialTimeout bounds only
+// the TCP connect: an sshd that accepts and never speaks stalls the attempt.
+// Unlike upstream, cancellation (Ctrl-C, customTimeouts) ends a stalled
+// attempt. status reports each failed attempt while retrying.
 func (c *connection) dial(ctx context.Context, status func(string)) (*ssh.Client, error) {
 	cfg, done, err := c.clientConfig()
 	if err != nil {
@@ -121,11 +139,11 @@ func (c *connection) dial(ctx context.Context, status func(string)) (*ssh.Client
 	defer done()
 	addr := c.address()
 	limit := c.dialErrorLimit()
-	if limit == 0 {
-		limit = 1
+	of := "unlimited"
+	if limit >= 0 {
+		of = strconv.Itoa(limit)
 	}
-	pause := firstDialPause
-	for attempt := 1; ; attempt++ {
+	for failed := 0; ; failed++ {
 		client, err := dialOnce(ctx, addr, cfg, c.perDialTimeout())
 		if err == nil {
 			return client, nil
@@ -133,33 +151,29 @@ func (c *connection) dial(ctx context.Context, status func(string)) (*ssh.Client
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("ssh %s@%s: %w", cfg.User, addr, ctx.Err())
 		}
-		if errors.Is(err, errHostKeyMismatch) || (limit > 0 && attempt >= limit) {
-			return nil, fmt.Errorf("ssh %s@%s: gave up after %d attempt(s): %w", cfg.User, addr, attempt, err)
+		if limit >= 0 && failed >= limit {
+			return nil, fmt.Errorf("ssh %s@%s: gave up after %d attempt(s): %w", cfg.User, addr, failed+1, err)
 		}
-		of := "unlimited"
-		if limit > 0 {
-			of = strconv.Itoa(limit)
-		}
-		status(fmt.Sprintf("ssh %s@%s: attempt %d/%s failed: %v; retrying", cfg.User, addr, attempt, of, err))
+		status(fmt.Sprintf("ssh %s@%s: dial error %d/%s: %v; retrying", cfg.User, addr, failed+1, of, err))
 		select {
 		case <-ctx.Done():
-		case <-time.After(pause):
+		case <-time.After(dialPause(failed)):
 		}
-		pause = min(pause*3/2, maxDialPause)
 	}
 }
 
-// dialOnce makes one attempt. ssh.ClientConfig.Timeout only bounds the TCP
-// connect, but a half-booted sshd can accept and then stall, so the deadline
-// (and cancellation) also covers the handshake.
+// dialOnce makes one attempt. timeout bounds the TCP connect only, as
+// ssh.Dial's ClientConfig.Timeout does upstream; cancelling ctx ends the
+// attempt at any stage.
 func dialOnce(ctx context.Context, addr string, cfg *ssh.ClientConfig, timeout time.Duration) (*ssh.Client, error) {
+	connectCtx := ctx
 	if timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout)
+		connectCtx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
 	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", addr)
+	nc, err := d.DialContext(connectCtx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
@@ -230,7 +244,7 @@ func runRemote(ctx context.Context, c *connection, j job, status, warn func(stri
 		err = ctx.Err()
 	}
 	if err != nil {
-		return fmt.Errorf("ssh %s: %w", where, err)
+		return &ranError{err}
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,6 +28,7 @@ type testSSHServer struct {
 	clientKey string // PEM private key the server accepts
 	clientPub ssh.PublicKey
 	acceptEnv map[string]bool
+	accepted  atomic.Int32 // TCP connections, one per dial attempt
 	ln        net.Listener
 	wg        sync.WaitGroup
 }
@@ -111,6 +113,7 @@ func (s *testSSHServer) serve(t *testing.T, addr string) {
 			if err != nil {
 				return
 			}
+			s.accepted.Add(1)
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()
