@@ -290,11 +290,11 @@ function valueAt(input: unknown, path: PropertyKey[]): unknown {
 }
 
 function describe(value: unknown, path: PropertyKey[]): string {
-    if (secretKeys.has(String(path[path.length - 1]))) {
-        return "[secret]";
-    }
     if (value === undefined) {
         return "missing";
+    }
+    if (secretKeys.has(String(path[path.length - 1]))) {
+        return "[secret]";
     }
     const text = JSON.stringify(value);
     return text.length > 80 ? `${text.slice(0, 77)}...` : text;

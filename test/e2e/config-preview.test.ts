@@ -80,6 +80,46 @@ describe("pulumi preview with a bad config", () => {
             expect(output).toContain(problem);
         }
         expect(output).not.toContain("BEGIN OPENSSH");
+        // The list of problems and nothing else: no crash report, no stack, no colour.
+        expect(output).not.toMatch(/unhandled exception|^\s+at /im);
+        expect(output).not.toContain("\u001b[");
         expect(connections).toBe(0);
+    });
+
+    it("refuses a missing or an ssh-rsa host key before any connection, naming the key and how to get it", () => {
+        const key = "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----";
+        const rsa = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQDx";
+        // One valid config apart from the host keys, in a stack of its own.
+        const keys = new Stack("hostkeys");
+        keys.init();
+        const set = keys.pulumi(
+            "config",
+            "set-all",
+            "--path",
+            ...["--plaintext", "pullsnap:backupServer.connection.host=127.0.0.1"],
+            ...["--plaintext", `pullsnap:backupServer.connection.port=${port}`],
+            ...["--plaintext", "pullsnap:backupServer.drives[0]=/dev/vdb"],
+            ...["--secret", `pullsnap:backupServer.connection.privateKey=${key}`],
+            ...["--plaintext", "pullsnap:jobs[0].name=main"],
+            ...["--plaintext", "pullsnap:jobs[0].connection.host=127.0.0.1"],
+            ...["--plaintext", `pullsnap:jobs[0].connection.port=${port}`],
+            ...["--plaintext", `pullsnap:jobs[0].connection.hostKey=${rsa}`],
+            ...["--secret", `pullsnap:jobs[0].connection.privateKey=${key}`],
+            ...["--plaintext", "pullsnap:jobs[0].pullAddress.host=10.0.2.2"],
+        );
+        expect(set.status, set.stderr).toBe(0);
+        const before = connections;
+        const preview = keys.pulumi("preview", "--color", "always");
+        keys.remove();
+        const output = preview.stdout + preview.stderr;
+        expect(preview.status).not.toBe(0);
+        expect(output).toContain(
+            `pullsnap:backupServer.connection.hostKey: got missing; is required: every SSH connection checks a pinned host key; its value is what this prints: ssh-keyscan -t ed25519 -p ${port} 127.0.0.1 | cut -d' ' -f2,3`,
+        );
+        expect(output).toContain(
+            `pullsnap:jobs[0].connection.hostKey: got "${rsa}"; is an ssh-rsa key, which @pulumi/command 1.2.1 can only verify with SHA-1 signatures that OpenSSH 8.8 and later refuse`,
+        );
+        expect(output).not.toMatch(/unhandled exception|^\s+at /im);
+        expect(connections - before).toBe(0);
     });
 });

@@ -96,13 +96,14 @@ describe("pullsnap on the lab", () => {
             "backup",
             `cd /tmp
             ssh="${pullVia().ssh}" host=${pullVia().host}
-            rsync -a -e "$ssh" "$host:/root/secret/root-only.txt" /tmp/pulled.txt && echo pull-ok
-            md5sum < /tmp/pulled.txt | cut -c1-32
+            # Only job paths (here /root), so the root-only file comes through a filter.
+            rsync -a -f '+ /root/' -f '+ /root/secret/' -f '+ /root/secret/root-only.txt' -f '- *' -e "$ssh" "$host:/root" /tmp/pulled/ && echo pull-ok
+            md5sum < /tmp/pulled/root/secret/root-only.txt | cut -c1-32
             # ssh must not eat the rest of this script from stdin.
             $ssh "$host" id </dev/null 2>&1 | tail -1
             echo pwned > /tmp/push.txt
             if rsync -a -e "$ssh" /tmp/push.txt "$host:/tmp/push.txt" 2>/dev/null; then echo PUSH-WORKED; else echo push-refused; fi
-            if rsync -a --remove-source-files -e "$ssh" "$host:/srv/data/docs/file-04.txt" /tmp/ 2>/dev/null; then echo REMOVE-WORKED; else echo remove-refused; fi
+            if rsync -a --remove-source-files -f '+ /data/' -f '+ /data/docs/' -f '+ /data/docs/file-04.txt' -f '- *' -e "$ssh" "$host:/srv/data" /tmp/ 2>/dev/null; then echo REMOVE-WORKED; else echo remove-refused; fi
             # A working tunnel would answer with main's SSH banner.
             $ssh -N -L 127.0.0.1:7070:127.0.0.1:22 "$host" </dev/null 2>/dev/null & tunnel=$!
             sleep 3
