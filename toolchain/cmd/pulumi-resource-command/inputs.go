@@ -137,9 +137,9 @@ func plainValue(v resource.PropertyValue) (any, error) {
 	return nil, fmt.Errorf("unsupported value of type %s", v.TypeString())
 }
 
-// decodeKey decodes one property into args. Decoding key by key lets Check
-// name the property that is wrong.
-func decodeKey(args *commandArgs, k resource.PropertyKey, v resource.PropertyValue) error {
+// decodeKey decodes one property into args, a pointer to an args struct.
+// Decoding key by key lets Check name the property that is wrong.
+func decodeKey(args any, k resource.PropertyKey, v resource.PropertyValue) error {
 	p, err := plainValue(v)
 	if err != nil {
 		return err
@@ -218,17 +218,7 @@ func checkArgs(typ string, m resource.PropertyMap) []plugin.CheckFailure {
 
 	switch typ {
 	case remoteCommandType:
-		conn, ok := m["connection"]
-		switch {
-		case !ok || conn.IsNull():
-			fail("connection", "missing required property")
-		case conn.ContainsUnknowns():
-			// Checked again once known, at the real run.
-		case args.Connection != nil && args.Connection.Host == "":
-			fail("connection.host", "missing required property")
-		case args.Connection != nil && args.Connection.Proxy != nil:
-			fail("connection.proxy", "proxy connections are not supported by this provider")
-		}
+		checkConnection(m, args.Connection, fail)
 	case localCommandType:
 		if len(args.AssetPaths) > 0 {
 			fail("assetPaths", "not supported by this provider")
@@ -238,4 +228,20 @@ func checkArgs(typ string, m resource.PropertyMap) []plugin.CheckFailure {
 		}
 	}
 	return failures
+}
+
+// checkConnection checks the connection input of a remote resource; conn is
+// its decoded value, nil when it did not decode.
+func checkConnection(m resource.PropertyMap, conn *connection, fail func(prop, format string, a ...any)) {
+	v, ok := m["connection"]
+	switch {
+	case !ok || v.IsNull():
+		fail("connection", "missing required property")
+	case v.ContainsUnknowns():
+		// Checked again once known, at the real run.
+	case conn != nil && conn.Host == "":
+		fail("connection.host", "missing required property")
+	case conn != nil && conn.Proxy != nil:
+		fail("connection.proxy", "proxy connections are not supported by this provider")
+	}
 }

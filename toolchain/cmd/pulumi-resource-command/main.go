@@ -3,8 +3,9 @@
 // only an SDK and needs that plugin binary, but here release downloads are
 // unreachable and the Go module proxy refuses the upstream provider module.
 // So this is our own implementation of the part we use: command:remote:Command
-// (run commands over SSH) and command:local:Command, with the same resource
-// tokens and wire schema as @pulumi/command 1.2.1 so the unmodified SDK works.
+// (run commands over SSH), command:remote:CopyToRemote (upload over SFTP) and
+// command:local:Command, with the same resource tokens and wire schema as
+// @pulumi/command 1.2.1 so the unmodified SDK works.
 //
 // Install it next to the CLI with
 //

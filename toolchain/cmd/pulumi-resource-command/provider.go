@@ -107,16 +107,20 @@ func (p *commandProvider) Close() error { return nil }
 // Check validates the inputs and makes sure connection is stored as a secret
 // whatever the client sent: it holds keys and passwords.
 func (p *commandProvider) Check(_ context.Context, req plugin.CheckRequest) (plugin.CheckResponse, error) {
+	news := req.News.Copy()
+	secretConnection(news)
+	if req.Type == copyToRemoteType {
+		return plugin.CheckResponse{Properties: news, Failures: checkCopyArgs(news)}, nil
+	}
 	if _, err := runnerFor(req.Type); err != nil {
 		return plugin.CheckResponse{}, err
 	}
-	news := req.News.Copy()
-	secretConnection(news)
 	return plugin.CheckResponse{Properties: news, Failures: checkArgs(string(req.Type), news)}, nil
 }
 
-// Diff compares old and new inputs. A change under triggers replaces the
-// resource; any other change is an update, which reruns update (or create).
+// Diff compares old and new inputs, for every resource type. A change under
+// triggers replaces the resource; any other change is an update, which
+// reruns update (or create), or copies again. Assets compare by their hash.
 func (p *commandProvider) Diff(_ context.Context, req plugin.DiffRequest) (plugin.DiffResponse, error) {
 	olds := req.OldInputs
 	if len(olds) == 0 {
@@ -141,6 +145,9 @@ func (p *commandProvider) Diff(_ context.Context, req plugin.DiffRequest) (plugi
 }
 
 func (p *commandProvider) Create(ctx context.Context, req plugin.CreateRequest) (plugin.CreateResponse, error) {
+	if req.Type == copyToRemoteType {
+		return p.createCopy(ctx, req)
+	}
 	run, err := runnerFor(req.Type)
 	if err != nil {
 		return plugin.CreateResponse{}, err
@@ -177,6 +184,9 @@ func (p *commandProvider) Create(ctx context.Context, req plugin.CreateRequest) 
 }
 
 func (p *commandProvider) Update(ctx context.Context, req plugin.UpdateRequest) (plugin.UpdateResponse, error) {
+	if req.Type == copyToRemoteType {
+		return p.updateCopy(ctx, req)
+	}
 	run, err := runnerFor(req.Type)
 	if err != nil {
 		return plugin.UpdateResponse{}, err
@@ -216,6 +226,10 @@ func (p *commandProvider) Update(ctx context.Context, req plugin.UpdateRequest) 
 }
 
 func (p *commandProvider) Delete(ctx context.Context, req plugin.DeleteRequest) (plugin.DeleteResponse, error) {
+	if req.Type == copyToRemoteType {
+		// Upstream leaves the copy on the host: there is no delete to run.
+		return plugin.DeleteResponse{}, nil
+	}
 	run, err := runnerFor(req.Type)
 	if err != nil {
 		return plugin.DeleteResponse{}, err
@@ -236,7 +250,8 @@ func (p *commandProvider) Delete(ctx context.Context, req plugin.DeleteRequest) 
 }
 
 // Read backs `pulumi refresh`. A command has no remote state to read, so the
-// resource stays as it is (upstream does the same).
+// resource stays as it is (upstream does the same). Upstream does not read a
+// CopyToRemote's remote file back either.
 func (p *commandProvider) Read(_ context.Context, req plugin.ReadRequest) (plugin.ReadResponse, error) {
 	if len(req.State) == 0 {
 		return plugin.ReadResponse{}, errors.New("import is not supported: a command has no state to read back")

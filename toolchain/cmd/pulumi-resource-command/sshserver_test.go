@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -20,7 +21,8 @@ const testPassword = "open sesame"
 
 // testSSHServer is a minimal sshd on 127.0.0.1: it authenticates one key or
 // a password, accepts the environment variables in acceptEnv (like sshd's
-// AcceptEnv), and runs exec requests with /bin/sh -c.
+// AcceptEnv), runs exec requests with /bin/sh -c, and serves the "sftp"
+// subsystem on this machine's file system unless noSFTP is set.
 type testSSHServer struct {
 	host      string
 	port      int
@@ -28,6 +30,7 @@ type testSSHServer struct {
 	clientKey string // PEM private key the server accepts
 	clientPub ssh.PublicKey
 	acceptEnv map[string]bool
+	noSFTP    bool
 	accepted  atomic.Int32 // TCP connections, one per dial attempt
 	ln        net.Listener
 	wg        sync.WaitGroup
@@ -180,6 +183,21 @@ func (s *testSSHServer) handleSession(ch ssh.Channel, reqs <-chan *ssh.Request) 
 				}
 			}
 			_, _ = ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{uint32(status)}))
+			return
+		case "subsystem":
+			var sub struct{ Name string }
+			if s.noSFTP || ssh.Unmarshal(req.Payload, &sub) != nil || sub.Name != "sftp" {
+				_ = req.Reply(false, nil)
+				continue
+			}
+			_ = req.Reply(true, nil)
+			go ssh.DiscardRequests(reqs)
+			server, err := sftp.NewServer(ch)
+			if err != nil {
+				return
+			}
+			_ = server.Serve() // until the client closes the channel
+			server.Close()
 			return
 		default:
 			_ = req.Reply(false, nil)
