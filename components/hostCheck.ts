@@ -4,6 +4,7 @@
 // printed right after provisioning. Each drifted item becomes a property of
 // the preview's diff, and `pulumi up` repairs by re-running the host's
 // idempotent provisioning scripts.
+import { createHash } from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { stepReport } from "./hostConnection";
@@ -35,13 +36,34 @@ export function checkServerScript(parts: ServerCheckParts): string {
 export interface CheckedStep {
     /** The step's check report, printed right after it ran. */
     readonly report: pulumi.Output<string>;
-    /** The step's whole script, its check included; re-running it repairs. */
+    /** The step's whole script, its check included, with its stdin (repairCommand); re-running it repairs. */
     readonly script: pulumi.Output<string>;
 }
 
-/** The report and script of a remote step that ran with a check. */
-export function checkedStep(step: command.remote.Command): CheckedStep {
-    return { report: stepReport(step), script: step.create.apply((c) => c ?? "") };
+/**
+ * One line of a repair: a step's command fed its stdin as the step got it, with
+ * its own output sent to stderr (the check's report is the session's stdout).
+ */
+export function repairCommand(create: string, stdin?: string): string {
+    // A step is "script && check": the braces give both the redirections, not just the check.
+    if (stdin === undefined || stdin === "") {
+        return `{ ${create}; } </dev/null >&2`;
+    }
+    const text = stdin.endsWith("\n") ? stdin : `${stdin}\n`;
+    const delimiter = `PULLSNAP_STDIN_${createHash("sha256").update(text).digest("hex").slice(0, 16)}`;
+    return `{ ${create}; } >&2 <<'${delimiter}'\n${text}${delimiter}`;
+}
+
+/**
+ * The report and repair command of a remote step that ran with a check. The
+ * stdin comes from the program, not the step's outputs: in a preview an output
+ * the provider did not echo is unknown, and the check would always show a change.
+ */
+export function checkedStep(step: command.remote.Command, stdin?: pulumi.Input<string>): CheckedStep {
+    return {
+        report: stepReport(step),
+        script: pulumi.all([step.create, stdin]).apply(([create, input]) => repairCommand(create ?? "", input)),
+    };
 }
 
 /** A check report: item -> value, parsed from `key<TAB>value` lines. */
@@ -111,11 +133,11 @@ async function runOnHost(inputs: HostCheckInputs, script: string): Promise<strin
     const where = `${inputs.user}@${inputs.host}:${inputs.port}`;
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pullsnap-check-"));
     try {
-        const keyFile = path.join(dir, "key");
-        fs.writeFileSync(keyFile, inputs.privateKey.endsWith("\n") ? inputs.privateKey : `${inputs.privateKey}\n`, { mode: 0o600 });
         if (!inputs.hostKey) {
             throw new Error(`no pinned host key for ${where}: refusing to connect to a host that cannot be verified`);
         }
+        const keyFile = path.join(dir, "key");
+        fs.writeFileSync(keyFile, inputs.privateKey.endsWith("\n") ? inputs.privateKey : `${inputs.privateKey}\n`, { mode: 0o600 });
         // Only the pinned key: ssh trusts nothing it finds elsewhere and learns nothing new.
         const knownHosts = path.join(dir, "known_hosts");
         const address = inputs.port === 22 ? inputs.host : `[${inputs.host}]:${inputs.port}`;
@@ -178,8 +200,8 @@ async function observe(inputs: HostCheckInputs, prelude = ""): Promise<Record<st
 
 /** Runs the repair scripts then the check in one session; fails naming what is still drifted. */
 async function repair(inputs: HostCheckInputs): Promise<void> {
-    // Each provisioning script's own stdout is not the report: send it to stderr.
-    const repairs = inputs.repairScripts.map((s) => `${s} </dev/null >&2\n`).join("");
+    // Each line is a repairCommand: its own stdout goes to stderr, its stdin is its own.
+    const repairs = inputs.repairScripts.map((s) => `${s}\n`).join("");
     let drift: Record<string, string>;
     try {
         drift = await observe(inputs, `set -e\n${repairs}`);
@@ -272,7 +294,7 @@ export interface HostCheckArgs {
     readonly connection: pulumi.Input<command.types.input.remote.ConnectionArgs>;
     /** The check script, rendered by renderScript; prints {"report": "..."}. */
     readonly checkScript: pulumi.Input<string>;
-    /** The host's provisioning scripts, in order; re-running them is the repair. */
+    /** The host's provisioning steps as repairCommand lines, in order; re-running them is the repair. */
     readonly repairScripts: pulumi.Input<string>[];
     /** The report the host printed right after provisioning. */
     readonly expected: pulumi.Input<string>;

@@ -44,6 +44,8 @@ export interface RemoteStepArgs {
     readonly delete: pulumi.Input<string>;
     /** The step's part of the host check, run right after it: its report is what HostCheck expects. */
     readonly check?: pulumi.Input<string>;
+    /** What the script reads on stdin (renderScript's stdinFile): secrets stay out of the command. */
+    readonly stdin?: pulumi.Input<string>;
 }
 
 /** A step's script followed by its check, in the same session. */
@@ -59,6 +61,7 @@ export function remoteStep(name: string, args: RemoteStepArgs, opts: pulumi.Cust
             connection: args.connection,
             create: args.check === undefined ? args.create : pulumi.all([args.create, args.check]).apply(([c, k]) => withCheck(c, k)),
             delete: args.delete,
+            stdin: args.stdin,
             // Passing the previous output needs sshd AcceptEnv, which stock sshd lacks.
             addPreviousOutputInEnv: false,
         },

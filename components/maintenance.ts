@@ -66,8 +66,9 @@ export function installMaintenanceScript(settings: MaintenanceSettings): string 
     const unit = (name: string) => renderUnit(hostFile(`backup-server/${name}.in`), values);
     return renderScript({
         vars: { METRICS_DIR: settings.metricsDir ?? "", DRIVES: settings.drives },
+        // The server config holds the alert channel's secrets: it travels on stdin.
+        stdinFile: "SERVER_CONF",
         files: {
-            SERVER_CONF: renderServerConfig(settings),
             SMARTD_CONF: renderSmartdConfig(),
             SMARTD_ALERT: hostFile("backup-server/smartd-alert"),
             SCRUB_SERVICE: unit("pullsnap-scrub.service"),
@@ -83,7 +84,8 @@ export function installMaintenanceScript(settings: MaintenanceSettings): string 
  * The seed's maintenance on the backup server: a monthly scrub, smartd
  * watching the drives, an hourly check for stale backups, and the alert
  * channel all of them (and failed runs) report to. The alert URL and token
- * reach the host inside the step's script, which Pulumi keeps secret.
+ * reach the host on the step's stdin, a Pulumi secret: never in its command,
+ * which a failed step's error quotes whole.
  */
 export class Maintenance extends pulumi.ComponentResource {
     /** The maintenance step's part of the backup server's HostCheck. */
@@ -91,18 +93,20 @@ export class Maintenance extends pulumi.ComponentResource {
 
     constructor(name: string, args: MaintenanceArgs, opts?: pulumi.ComponentResourceOptions) {
         super("pullsnap:index:Maintenance", name, {}, opts);
-        const script = installMaintenanceScript(args.settings);
+        const serverConfig = renderServerConfig(args.settings);
+        const stdin = args.settings.alerts === undefined ? serverConfig : pulumi.secret(serverConfig);
         const install = remoteStep(
             `${name}-install`,
             {
                 connection: args.connection,
-                create: args.settings.alerts === undefined ? script : pulumi.secret(script),
+                create: installMaintenanceScript(args.settings),
+                stdin,
                 delete: renderScript({ script: hostFile("backup-server/remove-maintenance.sh") }),
                 check: checkServerScript({ maintenance: true }),
             },
             { parent: this },
         );
-        this.checkedStep = checkedStep(install);
+        this.checkedStep = checkedStep(install, stdin);
         this.registerOutputs({});
     }
 }

@@ -27,6 +27,11 @@ export interface ScriptBundle {
     readonly vars?: Record<string, string | number | readonly string[]>;
     /** Files shipped with the script: variable name -> content; the variable holds a temp path. */
     readonly files?: Record<string, string>;
+    /**
+     * A file whose content arrives on the session's stdin (the step's `stdin`), not in
+     * the command: for secrets, because a failed command's error quotes the whole command.
+     */
+    readonly stdinFile?: string;
     /** The script body, usually hostFile("..."). */
     readonly script: string;
 }
@@ -60,6 +65,10 @@ export function renderScript(bundle: ScriptBundle): string {
         }
         lines.push(`${checkName(name)}="$PULLSNAP_PAYLOAD/${name}"`);
         lines.push(`cat >"$${name}" <<'${delimiter}'`, content.endsWith("\n") ? content.slice(0, -1) : content, delimiter);
+    }
+    if (bundle.stdinFile !== undefined) {
+        const name = checkName(bundle.stdinFile);
+        lines.push(`${name}="$PULLSNAP_PAYLOAD/${name}"`, `cat >"$${name}"`);
     }
     // Run the body in bash whatever the login shell is, with the prologue's variables exported.
     const body = bundle.script.replace(/^#!.*\n/, "");

@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { hostFile, renderScript } from "./remoteScript";
 import { remoteStep, stepReport } from "./hostConnection";
-import { HostCheck } from "./hostCheck";
+import { checkedStep, HostCheck } from "./hostCheck";
 
 export interface SourceSettings {
     /** The backup server's public key, the only key rsyncr accepts. */
@@ -76,7 +76,7 @@ export class SourceHost extends pulumi.ComponentResource {
             {
                 connection: args.connection,
                 checkScript: checkSourceScript(),
-                repairScripts: [setup.create.apply((c) => c ?? "")],
+                repairScripts: [checkedStep(setup).script],
                 expected: stepReport(setup),
             },
             { parent: this },

@@ -40,10 +40,10 @@ has_smart() { # DRIVE
 	# IDENTIFY data says so ("Available"); smartd enables SMART itself. A drive
 	# busy with a fresh `device add` and its balance may not answer at once.
 	local _
-	for _ in 1 2 3; do
+	for _ in 1 2 3 4 5; do
 		timeout 20 smartctl -i "$1" 2>/dev/null | grep -q '^SMART support is: *Available' && return 0
 		smartctl -i "$1" 2>&1 | grep -q 'Unable to detect device type' && return 1
-		sleep 2
+		sleep 3
 	done
 	return 1
 }

@@ -76,6 +76,21 @@ describe("maintenance on the lab", () => {
         expect(state).not.toContain("lab-webhook-secret-7f3a");
     });
 
+    it("keeps the webhook URL out of a failed step's error, which quotes the whole command", () => {
+        // The server config cannot be replaced: the maintenance step fails when it re-runs.
+        lab.ok("backup", "chattr +i /etc/pullsnap/pullsnap.conf");
+        set("pullsnap:backupServer.scrubSchedule", "weekly");
+        const failed = stack.pulumi("up", "--yes", "--skip-preview");
+        lab.ok("backup", "chattr -i /etc/pullsnap/pullsnap.conf");
+        const output = failed.stdout + failed.stderr;
+        expect(failed.status).not.toBe(0);
+        expect(output).toContain("backup-maintenance-install");
+        expect(output).toMatch(/running "bash -c /);
+        expect(output).not.toContain("lab-webhook-secret-7f3a");
+        expect(stack.pulumi("config", "rm", "--path", "pullsnap:backupServer.scrubSchedule").status).toBe(0);
+        up();
+    });
+
     it("alerts the webhook when a backup fails, saying why", () => {
         // A source whose host key changed is what a swapped or spoofed source looks like.
         const r = lab.sh(

@@ -8,8 +8,9 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { afterAll, describe, expect, it } from "vitest";
-import { driftOf, joinReports, parseReport } from "../../components/hostCheck";
-import { HOSTS_DIR } from "../../components/remoteScript";
+import { driftOf, joinReports, parseReport, repairCommand } from "../../components/hostCheck";
+import { withCheck } from "../../components/hostConnection";
+import { HOSTS_DIR, renderScript } from "../../components/remoteScript";
 
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
 
@@ -23,6 +24,29 @@ describe("parseReport", () => {
 
     it("refuses a repeated item", () => {
         expect(() => parseReport("gate\ta\ngate\tb")).toThrow('check report repeats the item "gate"');
+    });
+});
+
+describe("repairCommand", () => {
+    // A repair session is the steps' repair lines, then the check, all read by `bash -s`.
+    const session = (lines: string[]) =>
+        spawnSync("bash", ["-s"], { input: `set -e\n${lines.join("\n")}\necho '{"report":"ok"}'\n`, encoding: "utf8" });
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pullsnap-repair-"));
+    afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+    it("feeds a step its own stdin, sends its output to stderr, and leaves the session's script alone", () => {
+        const got = path.join(dir, "got");
+        const step = withCheck(
+            renderScript({ stdinFile: "CONF", script: `cp "$CONF" ${got}; echo step-ran` }),
+            renderScript({ script: "echo check-ran" }),
+        );
+        const plain = withCheck(renderScript({ script: "cat; echo plain-ran" }), renderScript({ script: "echo plain-check" }));
+        const r = session([repairCommand(step, "alert_url=https://example.org/secret\n"), repairCommand(plain)]);
+        expect(r.status, r.stderr).toBe(0);
+        expect(fs.readFileSync(got, "utf8")).toBe("alert_url=https://example.org/secret\n");
+        // Only the session's own report reaches stdout; the steps' lines and checks go to stderr.
+        expect(r.stdout).toBe('{"report":"ok"}\n');
+        expect(r.stderr.split("\n").filter(Boolean)).toEqual(["step-ran", "check-ran", "plain-ran", "plain-check"]);
     });
 });
 
