@@ -110,6 +110,9 @@ main() {
 	ensure_packages "$pm"
 	ensure_user
 	install_helpers "$pm"
+	# The gate confines each pull to its path with --confine-root.
+	"$HOME_DIR/rsync" --help | grep -q -- '--confine-root=' ||
+		die "rsync $(rsync --version | head -n1 | awk '{print $3}') has no --confine-root; pullsnap needs rsync 3.5.0 or later on the source (Debian 12: bookworm-security)"
 	write_authorized_keys
 	log "ready: $(getcap "$HOME_DIR/rsync"); the backup key reads ${JOB_PATHS[*]}"
 }

@@ -14,9 +14,8 @@ const GATE = path.resolve(__dirname, "../../hosts/source/rsync-gate");
 const ATTACKS = path.resolve(__dirname, "../fixtures/hostile-rsync-client.sh");
 const RSYNC = "/usr/bin/rsync";
 
-// The exact command the runner's pull sends (hosts/backup-server/pullsnap, rsync 3.5.0).
-const RUNNER_COMMAND =
-    "rsync --server --sender -lHogtpAXrRxe.iLsfxCIvu --specials --timeout=600 --numeric-ids --inplace . /srv/data /root /etc";
+// The exact command the runner's pull sends for one path (hosts/backup-server/pullsnap, rsync 3.5.0).
+const RUNNER_COMMAND = "rsync --server --sender -lHogtpAXrRxe.iLsfxCIvu --specials --timeout=600 --numeric-ids --inplace . /srv/data";
 const JOB_PATHS = ["/srv/data", "/root", "/etc"];
 
 let dir: string;
@@ -40,7 +39,10 @@ interface Verdict {
  */
 async function judge(commands: string[], jobPaths: string[] = JOB_PATHS): Promise<Verdict[]> {
     const recorder = path.join(dir, "recorder");
-    await fs.writeFile(recorder, "#!/bin/bash\nprintf '%s\\0' \"$@\"\n", { mode: 0o755 });
+    // Answers the gate's question whether it can --confine-root, as rsync 3.5 does.
+    await fs.writeFile(recorder, "#!/bin/bash\n[[ $1 == --help ]] && exec echo ' --confine-root=DIR'\nprintf '%s\\0' \"$@\"\n", {
+        mode: 0o755,
+    });
     const input = path.join(dir, "commands");
     await fs.writeFile(input, commands.map((c) => `${c}\0`).join(""));
     const out = await bash(
@@ -86,6 +88,7 @@ const READ_ONLY_LONG: Record<string, RegExp | null> = {
     "size-only": null,
     timeout: /^\d+$/,
     bwlimit: /^\d+$/,
+    "confine-root": /^\//,
     "compress-level": /^\d$/,
     "checksum-seed": /^\d+$/,
 };
@@ -116,9 +119,11 @@ function notReadOnlySender(argv: string[], jobPaths: string[]): string | undefin
         }
     }
     const paths = argv.slice(end + 2);
-    if (paths.length === 0) return "no path";
-    const outside = paths.find((p) => !jobPaths.includes(p));
-    return outside === undefined ? undefined : `path ${outside}`;
+    if (paths.length !== 1) return `${paths.length} paths`;
+    if (!jobPaths.includes(paths[0])) return `path ${paths[0]}`;
+    // Merge files named in the protocol must stay under the path.
+    const confined = argv.slice(2, end).filter((a) => a.startsWith("--confine-root="));
+    return paths[0] === "/" || (confined.length === 1 && confined[0] === `--confine-root=${paths[0]}`) ? undefined : "not confined";
 }
 
 // ------------------------------------------------------------- generator --
@@ -240,19 +245,20 @@ function anyCommand(r: ReturnType<typeof random>): string {
 }
 
 describe("the gate's parser", () => {
-    it("lets the runner's exact pull through, with -- before the paths, and its sibling forms", async () => {
+    it("lets the runner's exact pull through, confined to its path, with -- before it, and its sibling forms", async () => {
         const verdicts = await judge([
             RUNNER_COMMAND,
             "rsync --server --sender -lHogtpAXrRxe.iLsfxCIvu --specials --timeout=600 --bwlimit=1024 --numeric-ids --inplace . /",
             "rsync --server --sender -logDtpre.iLsfxCIvu . /etc",
-            "rsync --server --sender -vlogDtprcSze.iLsfxCIvu . /etc /root",
+            "rsync --server --sender -vlogDtprcSze.iLsfxCIvu . /root",
         ]);
         expect(verdicts[0].argv).toEqual([
             "--server", "--sender", "-lHogtpAXrRxe.iLsfxCIvu", "--specials", "--timeout=600", "--numeric-ids", "--inplace",
-            "--", ".", "/srv/data", "/root", "/etc",
+            "--confine-root=/srv/data", "--", ".", "/srv/data",
         ]); // prettier-ignore
         expect(verdicts.slice(1).map((v) => v.code)).toEqual([126, 0, 0]);
-        expect((await judge([verdicts[1].command], ["/"]))[0].code).toBe(0);
+        // For / there is nothing to confine to.
+        expect((await judge([verdicts[1].command], ["/"]))[0].argv?.slice(-4)).toEqual(["--inplace", "--", ".", "/"]);
     });
 
     it.each<[string, string]>([
@@ -275,6 +281,8 @@ describe("the gate's parser", () => {
         ["a job path with a trailing slash", "rsync --server --sender -logDtpre.iLsfxCIvu . /etc/"],
         ["a job path's prefix twin", "rsync --server --sender -logDtpre.iLsfxCIvu . /etcetera"],
         ["no paths", "rsync --server --sender -logDtpre.iLsfxCIvu ."],
+        ["two job paths in one pull", "rsync --server --sender -logDtpre.iLsfxCIvu . /etc /root"],
+        ["a client's own --confine-root", "rsync --server --sender -logDtpre.iLsfxCIvu --confine-root=/ . /etc"],
         ["no dot", "rsync --server --sender -logDtpre.iLsfxCIvu /etc"],
         ["a shell", ""],
         ["another program", "cat /etc/shadow"],
@@ -303,11 +311,12 @@ describe("the gate's parser", () => {
             .map((v) => ({ command: v.command, why: notReadOnlySender(v.argv ?? [], JOB_PATHS) }))
             .filter((v) => v.why !== undefined);
         expect(wrong, `seed ${seed}`).toEqual([]);
-        // Accepted means exec'd verbatim: the command's own words, with -- before the dot.
+        // Accepted means exec'd verbatim: the command's own words, confined, with -- before the dot.
         for (const v of accepted) {
             const words = v.command.split(" ").filter(Boolean).slice(1);
             const dot = words.indexOf(".");
-            expect(v.argv).toEqual([...words.slice(0, dot), "--", ...words.slice(dot)]);
+            const confine = words[dot + 1] === "/" ? [] : [`--confine-root=${words[dot + 1]}`];
+            expect(v.argv).toEqual([...words.slice(0, dot), ...confine, "--", ...words.slice(dot)]);
         }
         // Refused means refused with 126, never some other failure of the script.
         expect(verdicts.filter((v) => v.code !== 0 && v.code !== 126)).toEqual([]);
@@ -318,7 +327,7 @@ describe("the gate's parser", () => {
     });
 
     it("has an oracle that tells a read-only sender from the rest", () => {
-        const ok = ["--server", "--sender", "-lHogtpAXrRxe.iLsfxCIvu", "--timeout=600", "--", ".", "/etc"];
+        const ok = ["--server", "--sender", "-lHogtpAXrRxe.iLsfxCIvu", "--timeout=600", "--confine-root=/etc", "--", ".", "/etc"];
         expect(notReadOnlySender(ok, JOB_PATHS)).toBeUndefined();
         const bad: string[][] = [
             ["--server", "--sender", "-slogtpr", "--", ".", "/etc"],
@@ -327,6 +336,9 @@ describe("the gate's parser", () => {
             ["--server", "--sender", "-le.iLs", "--", ".", "/etc/shadow"],
             ["--server", "-le.iLs", "--", ".", "/etc"],
             ["--server", "--sender", "-le.iLs", ".", "/etc"],
+            ["--server", "--sender", "-le.iLs", "--", ".", "/etc"],
+            ["--server", "--sender", "-le.iLs", "--confine-root=/", "--", ".", "/etc"],
+            ["--server", "--sender", "-le.iLs", "--confine-root=/etc", "--", ".", "/etc", "/root"],
         ];
         expect(bad.map((argv) => notReadOnlySender(argv, JOB_PATHS) !== undefined)).toEqual(bad.map(() => true));
     });
@@ -364,13 +376,13 @@ describe("a hostile rsync client with the backup key", () => {
         );
     });
 
-    /** Runs every attack through TRANSPORT; `gate` false means no forced command at all. */
-    async function attack(gate: boolean): Promise<{ outcomes: Outcome[]; log: string }> {
-        const work = await tempDir("pullsnap-attack-");
+    /**
+     * Stands in for sshd: the command arrives as SSH_ORIGINAL_COMMAND, then the
+     * forced command runs with the job's paths, or (no gate) a shell runs it.
+     */
+    async function writeTransport(work: string, gate: boolean): Promise<string> {
         const log = path.join(work, "gate.log");
         const transport = path.join(work, "transport");
-        // Stands in for sshd: the command arrives as SSH_ORIGINAL_COMMAND, then the
-        // forced command runs with the job's paths, or (no gate) a shell runs it.
         await fs.writeFile(
             transport,
             gate
@@ -382,6 +394,14 @@ exec bash -c 'source "$1"; shift; RSYNC_COPY=${RSYNC}; logger() { printf "%s\\n"
                 : `#!/bin/bash\nshift\nexec bash -c "$*"\n`,
             { mode: 0o755 },
         );
+        return transport;
+    }
+
+    /** Runs every attack through TRANSPORT; `gate` false means no forced command at all. */
+    async function attack(gate: boolean): Promise<{ outcomes: Outcome[]; log: string }> {
+        const work = await tempDir("pullsnap-attack-");
+        const log = path.join(work, "gate.log");
+        const transport = await writeTransport(work, gate);
         const r = await run(ATTACKS, [], {
             env: {
                 PATH: process.env.PATH,
@@ -448,5 +468,60 @@ exec bash -c 'source "$1"; shift; RSYNC_COPY=${RSYNC}; logger() { printf "%s\\n"
             "shell-injection": "changed the source",
             "rsync-path": "changed the source",
         });
+    });
+
+    /**
+     * A client that rewrites its own protocol stream on the way out: one filter
+     * rule becomes another of the same length, which no command line shows.
+     */
+    async function rewritingTransport(work: string, inner: string, from: string, to: string): Promise<string> {
+        const script = path.join(work, "rewrite.js");
+        await fs.writeFile(
+            script,
+            `const { spawn } = require("child_process");
+const args = process.argv.slice(2);
+const rest = args.slice(args[0] === "-l" ? 3 : 1);
+const child = spawn(${JSON.stringify(inner)}, ["source", rest.join(" ")], { stdio: ["pipe", "inherit", "inherit"] });
+const from = Buffer.from(${JSON.stringify(from)}), to = Buffer.from(${JSON.stringify(to)});
+process.stdin.on("data", (d) => {
+    for (let i = d.indexOf(from); i >= 0; i = d.indexOf(from, i + to.length)) to.copy(d, i);
+    child.stdin.write(d);
+});
+process.stdin.on("end", () => child.stdin.end());
+child.on("exit", (code) => process.exit(code ?? 1));
+`,
+        );
+        const transport = path.join(work, "rewriting-transport");
+        await fs.writeFile(transport, `#!/bin/sh\nexec '${process.execPath}' '${script}' "$@"\n`, { mode: 0o755 });
+        return transport;
+    }
+
+    /** Pulls the canaries with a filter rule rewritten in the stream into `rule`; what arrived. */
+    async function pullWithRule(gate: boolean, rule: string): Promise<{ code: number | null; got: string[] }> {
+        const work = await tempDir("pullsnap-merge-");
+        const marker = `- ${"Q".repeat(rule.length - 2)}`;
+        const transport = await rewritingTransport(work, await writeTransport(work, gate), marker, rule);
+        const loot = path.join(work, "loot");
+        await fs.mkdir(loot);
+        const r = await run("timeout", ["30", RSYNC, "-e", transport, "-a", `--filter=${marker}`, `source:${canary}`, `${loot}/`]);
+        const got = await fs.readdir(path.join(loot, "canary")).catch(() => [] as string[]);
+        await fs.rm(work, { recursive: true, force: true });
+        return { code: r.code, got: got.sort() };
+    }
+
+    it("keeps a merge file named in the protocol from being opened outside the job path", async () => {
+        // Read as filter rules, this root-only file would exclude victim-1: its effect shows what the sender read.
+        const rules = path.join(root, "opt/outside/rules");
+        await fs.writeFile(rules, "- victim-1\n", { mode: 0o600 });
+        const unconfined = await pullWithRule(false, `. ${rules}`);
+        expect(unconfined.got).toContain("victim-2");
+        expect(unconfined.got).not.toContain("victim-1");
+        const confined = await pullWithRule(true, `. ${rules}`);
+        expect(confined.code).not.toBe(0);
+        expect(confined.got).not.toContain("victim-2");
+        // An endless file (the sender would spin on it) is refused at once, and no sender stays behind.
+        const zero = await pullWithRule(true, ". /dev/zero");
+        expect(zero.code).not.toBe(124);
+        expect((await run("pgrep", ["-f", `confine-root=${canary}`])).stdout).toBe("");
     });
 });

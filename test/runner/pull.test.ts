@@ -113,6 +113,24 @@ describe("run", () => {
         for (const c of commands) expect(c).toMatch(/^rsync --server --sender -\S+ .* \. \/srv$/);
     });
 
+    it("pulls each job path in its own connection, which the source's gate confines to that path", async () => {
+        const before = (await fs.readFile(sshd.commandLog, "utf8")).trim().split("\n").length;
+        await writeJob("two", { path: ["/srv/home", "/srv/etc"] });
+        const r = await runner.run(["run", "two"]);
+        expect(r.code, r.stderr).toBe(0);
+        const commands = (await fs.readFile(sshd.commandLog, "utf8")).trim().split("\n").slice(before);
+        expect(commands.map((c) => c.replace(/^.* \. /, ". "))).toEqual([". /srv/home", ". /srv/etc"]);
+        const snap = path.join(mount, "two", "snapshots", (await snapshots("two"))[0]);
+        expect((await fs.readdir(path.join(snap, "srv"))).sort()).toEqual(["etc", "home"]);
+        expect(await fs.readFile(path.join(snap, "srv/home/alice/docs/notes.txt"), "utf8")).toBe("alice writes\n");
+        // A hard link between two job paths is kept within each pull only: here, two files.
+        const [a, c] = await Promise.all([
+            fs.stat(path.join(snap, "srv/home/alice/docs/a")),
+            fs.stat(path.join(snap, "srv/etc/c-third-link")),
+        ]);
+        expect(a.ino).not.toBe(c.ino);
+    });
+
     it("records the success in the state and in metrics, replacing the file atomically", async () => {
         const metricsDir = path.join(dir, "metrics");
         await fs.mkdir(metricsDir);
