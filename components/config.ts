@@ -79,6 +79,12 @@ const onCalendar = z
 
 const duration = z.string().regex(/^[1-9][0-9]*[hdwmy]$/, 'must be a number followed by h, d, w, m or y, e.g. "36h" or "2d"');
 
+// How long a job may go without a success. The runner counts it in s, min, h, d
+// or w: no months, since "1m" would read as a minute in one place and a month in another.
+const maxAge = z
+    .string()
+    .regex(/^[1-9][0-9]{0,8}(s|min|h|d|w)$/, 'must be a number followed by s, min, h, d or w, e.g. "36h", "2d" or "90min"');
+
 // btrbk's snapshot_preserve: a count per calendar unit, "*" for forever,
 // units in ascending order, each at most once.
 const preserveSchedule = z
@@ -125,7 +131,7 @@ export const Job = strict({
     schedule: onCalendar.default("daily"),
     retention: Retention.default({ minimum: "2d", preserve: "24h 7d 4w 12m *y" }),
     /** `pullsnap status` fails when the last success is older than this. */
-    maxAge: duration.default("36h"),
+    maxAge: maxAge.default("36h"),
     /** Restricts where the backup key is accepted from (authorized_keys from=). */
     from: fromPatterns.optional(),
 });

@@ -73,6 +73,7 @@ describe("parseConfig", () => {
             "an ecdsa host key",
             (c) => Object.assign(c.backupServer.connection, { hostKey: "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTY=" }),
         ],
+        ["a maxAge in minutes", (c) => Object.assign(c.jobs[0], { maxAge: "90min" })],
         ["plain job paths", (c) => Object.assign(c.jobs[0], { paths: ["/", "/srv/data", "/home/a.b_c-d", "/var/lib/x=1,y+z@h"] })],
         ["a wipe list within drives", (c) => Object.assign(c.backupServer, { wipeDrives: ["/dev/sdb"] })],
         ["forever yearly retention", (c) => Object.assign(c.jobs[0], { retention: { minimum: "1d", preserve: "48h 14d *y" } })],
@@ -141,6 +142,11 @@ describe("parseConfig", () => {
                 `pullsnap:jobs[0].paths[0]: got ${JSON.stringify(p)}; must be a plain absolute path: letters, digits and ._,=+@- between single slashes, no segment starting with ".", no trailing slash`,
             ],
         ),
+        [
+            "a maxAge in months",
+            (c) => Object.assign(c.jobs[0], { maxAge: "1m" }),
+            'pullsnap:jobs[0].maxAge: got "1m"; must be a number followed by s, min, h, d or w, e.g. "36h", "2d" or "90min"',
+        ],
         [
             "a missing backup server host key",
             (c) => delete (c.backupServer.connection as Partial<typeof c.backupServer.connection>).hostKey,
