@@ -15,10 +15,28 @@ function strict<T extends z.ZodRawShape>(shape: T) {
     });
 }
 
+// Rules are regexes, not refines, so that they reach the JSON Schema the
+// backup server validates against (components/configSchema.ts). The patterns
+// stay in the part of ECMA-262 that Go's RE2 also reads: no lookaround, no
+// backreferences.
+
+/** Matches a string that does not start with `prefix` (a lookahead-free `^(?!prefix)`). */
+function notStartingWith(prefix: string): RegExp {
+    const escape = (c: string) => c.replace(/[\\^$.*+?()[\]{}|/-]/g, "\\$&");
+    const body = [...prefix].reduceRight(
+        (rest, c, i) => `(?:$|[^${escape(c)}]${i === prefix.length - 1 ? "" : `|${escape(c)}${rest}`})`,
+        "",
+    );
+    return new RegExp(`^${body}`);
+}
+
+// No segment is "..": each one is empty, ".", or does not start with "..", or is longer than "..".
+const noDotDotSegment = /^(?:[^/.][^/]*|\.|\.[^/.][^/]*|\.\.[^/]+)?(?:\/(?:[^/.][^/]*|\.|\.[^/.][^/]*|\.\.[^/]+)?)*$/;
+
 const absolutePath = z
     .string()
     .regex(/^\/[^\0\n]*$/, "must be an absolute path starting with /")
-    .refine((p) => !p.split("/").includes(".."), "must not contain ..");
+    .regex(noDotDotSegment, "must not contain ..");
 
 // A job path travels verbatim to the source's forced command, which compares
 // it literally: plain characters only, so no client ever quotes or escapes it.
@@ -41,12 +59,13 @@ const port = z.number().int().min(1).max(65535);
 // which OpenSSH 8.8 and later no longer make, so every step would fail.
 const sshHostKey = z
     .string({ error: (issue) => (issue.input === undefined ? "is required: every SSH connection checks a pinned host key" : undefined) })
-    .refine(
-        (key) => !key.startsWith("ssh-rsa "),
+    .regex(
+        notStartingWith("ssh-rsa "),
         "is an ssh-rsa key, which @pulumi/command 1.2.1 can only verify with SHA-1 signatures that OpenSSH 8.8 and later refuse; pin the host's ed25519 or ecdsa key",
     )
-    .refine(
-        (key) => key.startsWith("ssh-rsa ") || /^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+={0,3}$/.test(key),
+    // An ssh-rsa key passes here so that it gets only the message above.
+    .regex(
+        /^(?:ssh-rsa |(?:ssh-ed25519|ecdsa-sha2-nistp(?:256|384|521)) [A-Za-z0-9+/]+={0,3}$)/,
         'must be an SSH host key "TYPE BASE64" (ssh-ed25519 or ecdsa-sha2-nistp256/384/521) without a comment',
     );
 
@@ -69,11 +88,11 @@ export type Connection = z.infer<typeof Connection>;
 // characters. systemd-analyze on the backup host has the final word; this
 // catches typos before any host is touched.
 const calendarShorthands = ["minutely", "hourly", "daily", "weekly", "monthly", "quarterly", "semiannually", "yearly", "annually"];
-const calendarExpression = /^((Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*[,.]*)*\s*[0-9*][0-9*:/,.~ -]*( UTC)?$/;
+const calendarExpression = /((Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*[,.]*)*\s*[0-9*][0-9*:/,.~ -]*( UTC)?/;
 const onCalendar = z
     .string()
-    .refine(
-        (s) => calendarShorthands.includes(s) || calendarExpression.test(s),
+    .regex(
+        new RegExp(`^(?:${calendarShorthands.join("|")}|${calendarExpression.source})$`),
         `must be a systemd OnCalendar expression: ${calendarShorthands.join(", ")} or e.g. "*-*-* 03:00:00"`,
     );
 
@@ -87,12 +106,13 @@ const maxAge = z
 
 // btrbk's snapshot_preserve: a count per calendar unit, "*" for forever,
 // units in ascending order, each at most once.
+// Two patterns with one message: the first allows a blank string, which the
+// second refuses; no string fails both.
+const preserveMessage = 'must list counts per unit in order h d w m y, "*" for forever, e.g. "24h 7d 4w 12m *y"';
 const preserveSchedule = z
     .string()
-    .refine(
-        (s) => /^(\s*([0-9]+|\*)h)?(\s*([0-9]+|\*)d)?(\s*([0-9]+|\*)w)?(\s*([0-9]+|\*)m)?(\s*([0-9]+|\*)y)?\s*$/.test(s) && s.trim() !== "",
-        'must list counts per unit in order h d w m y, "*" for forever, e.g. "24h 7d 4w 12m *y"',
-    );
+    .regex(/^(\s*([0-9]+|\*)h)?(\s*([0-9]+|\*)d)?(\s*([0-9]+|\*)w)?(\s*([0-9]+|\*)m)?(\s*([0-9]+|\*)y)?\s*$/, preserveMessage)
+    .regex(/\S/, preserveMessage);
 
 /** Which snapshots a job keeps, with btrbk's calendar semantics. */
 export const Retention = strict({
@@ -145,7 +165,7 @@ export const Volume = strict({
         .string()
         .regex(/^[A-Za-z0-9_-]{1,255}$/, "must be letters, digits, _ and -")
         .default("backup"),
-    mountPoint: absolutePath.refine((p) => p !== "/", "must not be /").default("/plus/backup"),
+    mountPoint: absolutePath.regex(/^(?:$|[^/]|\/[\d\D])/, "must not be /").default("/plus/backup"),
     dataProfile: btrfsProfile.default("single"),
     /** Defaults to raid1, or dup with a single drive. */
     metadataProfile: btrfsProfile.optional(),

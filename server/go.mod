@@ -5,7 +5,9 @@ module pullsnap.dev/server
 go 1.26
 
 require (
+	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
 	github.com/spf13/cobra v1.10.2
+	golang.org/x/text v0.14.0
 	pgregory.net/rapid v1.3.0
 )
 
