@@ -2,7 +2,7 @@
 # Turns a host into a pullsnap source (the seed's "main server"): the rsyncr
 # user, its capability copy of rsync kept current by a package hook, and an
 # authorized_keys entry that only lets the backup server's key pull.
-# Idempotent. Logs go to stderr; stdout carries one JSON line for Pulumi.
+# Idempotent. Logs go to stderr; stdout is left to the step's check report.
 #
 # Inputs (set by components/sourceHost.ts): BACKUP_PUBLIC_KEY, FROM, the array
 # JOB_PATHS, and the files GATE, REFRESH, APT_HOOK, PACMAN_HOOK. The SSH session
@@ -110,9 +110,12 @@ main() {
 	ensure_packages "$pm"
 	ensure_user
 	install_helpers "$pm"
-	# The gate confines each pull to its path with --confine-root.
-	"$HOME_DIR/rsync" --help | grep -q -- '--confine-root=' ||
-		die "rsync $(rsync --version | head -n1 | awk '{print $3}') has no --confine-root; pullsnap needs rsync 3.5.0 or later on the source (Debian 12: bookworm-security)"
+	# The gate confines each pull to its path with --confine-root. (Captured
+	# first: grep -q would stop reading, and pipefail would see rsync's SIGPIPE.)
+	local help
+	help=$("$HOME_DIR/rsync" --help)
+	[[ $help == *--confine-root=* ]] ||
+		die "${help%%$'\n'*} has no --confine-root; pullsnap needs rsync 3.5.0 or later on the source (Debian 12: bookworm-security)"
 	write_authorized_keys
 	log "ready: $(getcap "$HOME_DIR/rsync"); the backup key reads ${JOB_PATHS[*]}"
 }
