@@ -37,14 +37,26 @@ enable_unit() { # UNIT
 # so the condition is lifted when one of the volume's drives reports SMART.
 # True when the drop-in changed.
 has_smart() { # DRIVE
-	# IDENTIFY data says so ("Available"); smartd enables SMART itself. A drive
-	# busy with a fresh `device add` and its balance may not answer at once.
-	local _
-	for _ in 1 2 3 4 5; do
-		timeout 20 smartctl -i "$1" 2>/dev/null | grep -q '^SMART support is: *Available' && return 0
-		smartctl -i "$1" 2>&1 | grep -q 'Unable to detect device type' && return 1
+	local out _
+	# udev's ata_id read an ATA drive's IDENTIFY data when the drive appeared:
+	# no command goes to a drive busy with a fresh `device add` and its balance.
+	out=$(udevadm info --query=property --name="$1" 2>/dev/null || true)
+	if grep -qx 'ID_ATA_FEATURE_SET_SMART=1' <<<"$out"; then
+		log "$1: SMART (udev)"
+		return 0
+	fi
+	# Other drives (SCSI, SAS, NVMe): smartctl, which may need a moment. Its output
+	# is read whole first, so that grep -q never cuts it short under pipefail.
+	for _ in 1 2 3; do
+		out=$(timeout 20 smartctl -i "$1" 2>&1 || true)
+		if grep -q '^SMART support is: *Available' <<<"$out"; then
+			log "$1: SMART (smartctl)"
+			return 0
+		fi
+		grep -q 'Unable to detect device type' <<<"$out" && break
 		sleep 3
 	done
+	log "$1: no SMART"
 	return 1
 }
 

@@ -154,7 +154,7 @@ describe("maintenance on the lab", () => {
         expect(stack.pulumi("preview", "--expect-no-changes").status).toBe(0);
         // A drive with SMART in the volume: smartd now watches it, even in this VM.
         const smartd = lab.sh("backup", "systemctl is-active smartmontools || journalctl -u smartmontools -o cat --no-pager | tail -n 20");
-        expect(smartd.stdout.split("\n")[0], smartd.stdout).toBe("active");
+        expect(smartd.stdout.split("\n")[0], `${smartd.stdout}\n--- pulumi up\n${r.stdout}`).toBe("active");
     });
 
     it("delivers smartd's test message for the SATA drive through the same channel", () => {
