@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
-import { bash, must, run, tempDir } from "../runner/harness";
+import { bash, mulberry32, must, run, tempDir } from "../runner/harness";
 
 const GATE = path.resolve(__dirname, "../../hosts/source/rsync-gate");
 const ATTACKS = path.resolve(__dirname, "../fixtures/hostile-rsync-client.sh");
@@ -128,16 +128,9 @@ function notReadOnlySender(argv: string[], jobPaths: string[]): string | undefin
 
 // ------------------------------------------------------------- generator --
 
-/** A small seeded generator (mulberry32), so a failure can be replayed. */
+/** Random choices from a seed, so a failure can be replayed. */
 function random(seed: number) {
-    let a = seed >>> 0;
-    const next = () => {
-        a = (a + 0x6d2b79f5) >>> 0;
-        let t = a;
-        t = Math.imul(t ^ (t >>> 15), t | 1);
-        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
+    const next = mulberry32(seed);
     const int = (n: number) => Math.floor(next() * n);
     return { next, int, pick: <T>(xs: readonly T[]): T => xs[int(xs.length)] };
 }

@@ -6,7 +6,7 @@
 import { promises as fs } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildGoRunner } from "./goRunner";
-import { RUNNER, run, tempDir, type Result } from "./harness";
+import { mulberry32, RUNNER, run, tempDir, type Result } from "./harness";
 
 type Unit = "h" | "d" | "w" | "m" | "y";
 const UNITS: readonly Unit[] = ["h", "d", "w", "m", "y"];
@@ -210,16 +210,9 @@ describe.each(RUNNERS)("retention-plan, hand-picked ($name)", ({ runner }) => {
     });
 });
 
-/** A small deterministic PRNG (mulberry32), so a failing seed can be replayed. */
+/** Random choices from a seed, so a failing seed can be replayed. */
 function prng(seed: number) {
-    let a = seed >>> 0;
-    const next = () => {
-        a = (a + 0x6d2b79f5) >>> 0;
-        let t = a;
-        t = Math.imul(t ^ (t >>> 15), t | 1);
-        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
+    const next = mulberry32(seed);
     return {
         next,
         int: (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1)),

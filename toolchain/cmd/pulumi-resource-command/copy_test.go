@@ -445,18 +445,7 @@ func TestCopyToRemoteCheck(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, failures := h.check(copyURN, tc.inputs)
-			var got []string
-			for _, f := range failures {
-				got = append(got, f.Property+": "+f.Reason)
-			}
-			if len(got) != len(tc.want) {
-				t.Fatalf("failures = %q, want %q", got, tc.want)
-			}
-			for i := range got {
-				if !strings.Contains(got[i], tc.want[i]) {
-					t.Errorf("failure %d = %q, want %q", i, got[i], tc.want[i])
-				}
-			}
+			expectFailures(t, failures, tc.want)
 		})
 	}
 }

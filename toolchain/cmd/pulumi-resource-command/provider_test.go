@@ -505,18 +505,7 @@ func TestCheck(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			checked, failures := h.check(tc.urn, tc.inputs)
-			var got []string
-			for _, f := range failures {
-				got = append(got, f.Property+": "+f.Reason)
-			}
-			if len(got) != len(tc.want) {
-				t.Fatalf("failures = %q, want %q", got, tc.want)
-			}
-			for i := range got {
-				if !strings.Contains(got[i], tc.want[i]) {
-					t.Errorf("failure %d = %q, want %q", i, got[i], tc.want[i])
-				}
-			}
+			expectFailures(t, failures, tc.want)
 			if c, ok := checked["connection"]; ok && !c.IsSecret() {
 				t.Error("Check must return connection as a secret")
 			}
@@ -591,5 +580,23 @@ func TestCaptureLogsLines(t *testing.T) {
 	// A failed run's error repeats all output, logged or not, as upstream.
 	if got, want := c.combined(), "one\ntwo\r\n10%\r20%\rlasthidden\n"; got != want {
 		t.Errorf("combined output = %q, want %q", got, want)
+	}
+}
+
+// expectFailures checks Check's failures, in order: each "property: reason"
+// contains the wanted text.
+func expectFailures(t *testing.T, failures []*pulumirpc.CheckFailure, want []string) {
+	t.Helper()
+	var got []string
+	for _, f := range failures {
+		got = append(got, f.Property+": "+f.Reason)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("failures = %q, want %q", got, want)
+	}
+	for i := range got {
+		if !strings.Contains(got[i], want[i]) {
+			t.Errorf("failure %d = %q, want %q", i, got[i], want[i])
+		}
 	}
 }
