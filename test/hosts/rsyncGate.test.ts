@@ -447,6 +447,7 @@ exec bash -c 'source "$1"; shift; RSYNC_COPY=${RSYNC}; logger() { printf "%s\\n"
         expect(effects).toMatchObject({
             "honest-pull": "none",
             "protect-args-remove": "changed the source",
+            "secluded-args-remove": "changed the source",
             "protect-args-log-file": "changed the source",
             "protect-args-outside": "read outside the job",
             "remove-source-files": "changed the source",
@@ -459,6 +460,8 @@ exec bash -c 'source "$1"; shift; RSYNC_COPY=${RSYNC}; logger() { printf "%s\\n"
             "copy-dirlinks": "read outside the job",
             "copy-unsafe-links": "read outside the job",
             "shell-injection": "changed the source",
+            "command-substitution": "changed the source",
+            "newline-injection": "changed the source",
             "rsync-path": "changed the source",
         });
     });
